@@ -1,0 +1,347 @@
+//! Loading and saving: the rules every store gets for free.
+
+use std::future::Future;
+use std::sync::OnceLock;
+
+use time::OffsetDateTime;
+use tokio::sync::Mutex;
+
+use crate::changes::Changes;
+use crate::expiry::CookieLifetime;
+use crate::store::StoreError;
+use crate::{Data, Error, Expiry, IdHash, Record, Session, SessionId};
+
+/// What the response's session cookie must do after a save.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum CookieAction {
+    /// Leave the client's cookie as it is (or send none).
+    #[default]
+    Keep,
+    /// Send the cookie for this id with this lifetime.
+    Set {
+        /// The session's (possibly new) id.
+        id: SessionId,
+        /// Max-Age/Expires, or a browser-session cookie.
+        lifetime: CookieLifetime,
+    },
+    /// Send a removal cookie.
+    Remove,
+}
+
+/// The part of a record a handler sees and changes.
+#[derive(Debug, Default)]
+pub(crate) struct View {
+    pub(crate) data: Data,
+    pub(crate) expiry: Expiry,
+    pub(crate) user: Option<String>,
+    pub(crate) created_at: Option<OffsetDateTime>,
+}
+
+impl View {
+    fn of(record: &Record) -> Self {
+        Self {
+            data: record.data.clone(),
+            expiry: record.expiry,
+            user: record.user.clone(),
+            created_at: Some(record.created_at),
+        }
+    }
+}
+
+/// One handle's state.
+#[derive(Debug)]
+pub(crate) struct State {
+    pub(crate) incoming: Option<SessionId>,
+    pub(crate) id: Option<SessionId>,
+    pub(crate) loaded: bool,
+    pub(crate) failed: bool,
+    pub(crate) saved: Option<Record>,
+    pub(crate) view: View,
+    pub(crate) changes: Changes,
+    pub(crate) accessed: bool,
+    pub(crate) modified: bool,
+    pub(crate) cycle: bool,
+    pub(crate) flushed: Option<IdHash>,
+    pub(crate) cookie: CookieAction,
+    client_has_cookie: bool,
+}
+
+impl State {
+    pub(crate) fn new(incoming: Option<SessionId>) -> Self {
+        Self {
+            client_has_cookie: incoming.is_some(),
+            incoming,
+            id: None,
+            loaded: false,
+            failed: false,
+            saved: None,
+            view: View::default(),
+            changes: Changes::default(),
+            accessed: false,
+            modified: false,
+            cycle: false,
+            flushed: None,
+            cookie: CookieAction::Keep,
+        }
+    }
+
+    pub(crate) fn flush(&mut self) {
+        let doomed = self.saved.as_ref().map(|r| r.id).or_else(|| {
+            (!self.loaded).then(|| self.incoming.as_ref().map(SessionId::hash)).flatten()
+        });
+        if doomed.is_some() {
+            self.flushed = doomed;
+        }
+        self.loaded = true;
+        self.saved = None;
+        self.id = None;
+        self.view = View::default();
+        self.changes.reset();
+        self.accessed = true;
+        self.modified = true;
+        self.cycle = false;
+    }
+
+    fn remove_cookie(&mut self) {
+        if self.client_has_cookie || matches!(self.cookie, CookieAction::Set { .. }) {
+            self.cookie = CookieAction::Remove;
+        }
+    }
+
+    fn settle(&mut self, record: Option<Record>, id: Option<SessionId>) {
+        self.view = record.as_ref().map(View::of).unwrap_or_default();
+        self.saved = record;
+        self.id = id;
+        self.changes.reset();
+        self.modified = false;
+        self.cycle = false;
+    }
+}
+
+/// In-process save locks, striped by id hash: saves of one session inside one process
+/// take turns, so compare-and-swap conflicts only arise between processes.
+fn save_lock(id: &IdHash) -> &'static Mutex<()> {
+    static LOCKS: OnceLock<Vec<Mutex<()>>> = OnceLock::new();
+    let locks = LOCKS.get_or_init(|| (0..256).map(|_| Mutex::new(())).collect());
+    &locks[usize::from(id.as_bytes()[1])]
+}
+
+impl Session {
+    async fn timed<T>(&self, call: impl Future<Output = Result<T, StoreError>>) -> Result<T, Error> {
+        let limit = self.inner.config.store_timeout;
+        match tokio::time::timeout(limit, call).await {
+            Ok(result) => result.map_err(|e| {
+                tracing::error!(error = %e, "session store call failed");
+                Error::Store(e)
+            }),
+            Err(_) => {
+                tracing::error!(timeout = ?limit, "session store call timed out");
+                Err(Error::Store(StoreError::Timeout(limit)))
+            }
+        }
+    }
+
+    pub(crate) async fn ensure_loaded(&self, state: &mut State) -> Result<(), Error> {
+        if state.loaded {
+            return Ok(());
+        }
+        if state.failed {
+            return Err(Error::Unavailable);
+        }
+        let Some(id) = state.incoming.clone() else {
+            state.loaded = true;
+            return Ok(());
+        };
+        let hash = id.hash();
+        let loaded = match self.timed(self.inner.store.load(&hash)).await {
+            Ok(found) => found,
+            Err(Error::Store(StoreError::Corrupt(e))) => {
+                tracing::warn!(error = %e, "stored session is corrupt; starting an empty session");
+                let _ = self.timed(self.inner.store.delete(&hash)).await;
+                None
+            }
+            Err(e) => {
+                state.failed = true;
+                return Err(e);
+            }
+        };
+        state.loaded = true;
+        match loaded.filter(|r| !r.is_expired(OffsetDateTime::now_utc())) {
+            Some(record) => state.settle(Some(record), Some(id)),
+            None => tracing::debug!("session cookie names no live session; starting an empty one"),
+        }
+        Ok(())
+    }
+
+    pub(crate) async fn save_locked(&self, state: &mut State) -> Result<(), Error> {
+        if state.failed {
+            return Err(Error::Unavailable);
+        }
+        if let Some(doomed) = state.flushed.take() {
+            self.timed(self.inner.store.delete(&doomed)).await?;
+            state.remove_cookie();
+        }
+        if !state.loaded {
+            if !(self.inner.config.save_every_request && state.incoming.is_some()) {
+                return Ok(());
+            }
+            self.ensure_loaded(state).await?;
+            state.accessed = true;
+        }
+        let now = OffsetDateTime::now_utc();
+        let Some(saved) = state.saved.clone() else {
+            if !state.view.data.is_empty() {
+                let record = self.fresh_record(state, now, None);
+                self.create(state, record, now).await?;
+            }
+            state.changes.reset();
+            state.modified = false;
+            return Ok(());
+        };
+        let _turn = save_lock(&saved.id).lock().await;
+        if state.cycle {
+            self.cycle(state, saved, now).await
+        } else if state.modified {
+            self.save_changes(state, saved, now).await
+        } else {
+            self.refresh(state, saved, now).await
+        }
+    }
+
+    fn fresh_record(&self, state: &State, now: OffsetDateTime, base: Option<&Record>) -> Record {
+        let policy = self.inner.config.expiry;
+        let created_at = base.map_or(now, |b| b.created_at);
+        let mut record = Record::new(IdHash::from_bytes([0; 32]), Data::new(), now, now);
+        record.created_at = created_at;
+        match base {
+            Some(b) => {
+                record.data = b.data.clone();
+                record.expiry = b.expiry;
+                record.user = b.user.clone();
+                record.client = b.client.clone();
+                state.changes.apply(&mut record);
+            }
+            None => {
+                record.data = state.view.data.clone();
+                record.expiry = state.view.expiry;
+                record.user = state.view.user.clone();
+            }
+        }
+        if let Some(client) = &self.inner.client {
+            record.client = client.clone();
+        }
+        record.expires_at = policy.expires_at(record.expiry, created_at, now);
+        record
+    }
+
+    /// Stores `record` under a newly drawn id, drawing again on collision.
+    async fn create(&self, state: &mut State, mut record: Record, now: OffsetDateTime) -> Result<(), Error> {
+        const ATTEMPTS: u32 = 8;
+        for _ in 0..ATTEMPTS {
+            let id = SessionId::generate()?;
+            record.id = id.hash();
+            record.version = 1;
+            record.last_seen = now;
+            match self.timed(self.inner.store.create(&record)).await {
+                Ok(()) => {
+                    state.cookie = self.set_cookie(&id, &record);
+                    state.settle(Some(record), Some(id));
+                    return Ok(());
+                }
+                Err(Error::Store(StoreError::Exists)) => {
+                    tracing::warn!("new session id collided with a live one; drawing another");
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(Error::Conflict(ATTEMPTS))
+    }
+
+    fn set_cookie(&self, id: &SessionId, record: &Record) -> CookieAction {
+        CookieAction::Set {
+            id: id.clone(),
+            lifetime: self.inner.config.expiry.cookie_lifetime(record.expiry, record.expires_at),
+        }
+    }
+
+    async fn cycle(&self, state: &mut State, saved: Record, now: OffsetDateTime) -> Result<(), Error> {
+        let Some(current) = self.timed(self.inner.store.load(&saved.id)).await? else {
+            return self.interrupted(state);
+        };
+        let record = self.fresh_record(state, now, Some(&current));
+        if record.data.is_empty() {
+            self.timed(self.inner.store.delete(&saved.id)).await?;
+            state.remove_cookie();
+            state.settle(None, None);
+            return Ok(());
+        }
+        self.create(state, record, now).await?;
+        self.timed(self.inner.store.delete(&saved.id)).await?;
+        Ok(())
+    }
+
+    async fn save_changes(&self, state: &mut State, saved: Record, now: OffsetDateTime) -> Result<(), Error> {
+        let policy = self.inner.config.expiry;
+        let attempts = self.inner.config.max_save_attempts.max(1);
+        let mut base = saved;
+        for _ in 0..attempts {
+            let mut next = base.clone();
+            state.changes.apply(&mut next);
+            if next.data.is_empty() {
+                self.timed(self.inner.store.delete(&base.id)).await?;
+                state.remove_cookie();
+                state.settle(None, None);
+                return Ok(());
+            }
+            next.version = base.version.wrapping_add(1);
+            next.last_seen = now;
+            next.expires_at = policy.expires_at(next.expiry, next.created_at, now);
+            if self.timed(self.inner.store.compare_and_swap(&next, base.version)).await? {
+                let id = state.id.clone();
+                if let Some(id) = &id {
+                    state.cookie = self.set_cookie(id, &next);
+                }
+                state.settle(Some(next), id);
+                return Ok(());
+            }
+            tracing::debug!("session changed concurrently; re-applying this request's changes");
+            match self.timed(self.inner.store.load(&base.id)).await? {
+                Some(fresh) if !fresh.is_expired(now) => base = fresh,
+                _ => return self.interrupted(state),
+            }
+        }
+        Err(Error::Conflict(attempts))
+    }
+
+    async fn refresh(&self, state: &mut State, saved: Record, now: OffsetDateTime) -> Result<(), Error> {
+        let config = &self.inner.config;
+        let due = config.save_every_request || config.expiry.needs_touch(saved.expiry, saved.last_seen, now);
+        if !due {
+            return Ok(());
+        }
+        let expires_at = config.expiry.expires_at(saved.expiry, saved.created_at, now);
+        if !self.timed(self.inner.store.touch(&saved.id, expires_at, now)).await? {
+            return self.interrupted(state);
+        }
+        let mut record = saved;
+        record.expires_at = expires_at;
+        record.last_seen = now;
+        let id = state.id.clone();
+        if let Some(id) = &id {
+            state.cookie = self.set_cookie(id, &record);
+        }
+        state.settle(Some(record), id);
+        Ok(())
+    }
+
+    fn interrupted(&self, state: &mut State) -> Result<(), Error> {
+        state.remove_cookie();
+        state.settle(None, None);
+        Err(Error::Interrupted)
+    }
+
+    /// Whether loading failed during this request (the layer then fails closed).
+    pub async fn load_failed(&self) -> bool {
+        self.inner.state.lock().await.failed
+    }
+}

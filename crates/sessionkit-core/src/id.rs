@@ -1,0 +1,207 @@
+//! Session identifiers and the hash under which stores keep them.
+
+use std::fmt;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+/// Number of random bytes in a session id (192 bits of entropy).
+const ID_BYTES: usize = 24;
+/// Length of the id's text form: `ID_BYTES` in unpadded base64url.
+const ID_TEXT_LEN: usize = 32;
+
+/// An opaque session id: 192 bits from the operating system's CSPRNG, shown as
+/// 32 characters of unpadded base64url (`A-Z a-z 0-9 - _`).
+///
+/// The raw id only ever lives in the cookie. Stores key records by [`IdHash`], so a
+/// dump of a store yields no usable cookie.
+///
+/// # Examples
+///
+/// ```
+/// use sessionkit_core::SessionId;
+///
+/// let id = SessionId::generate()?;
+/// let text = id.to_string();
+/// assert_eq!(text.len(), 32);
+/// assert_eq!(SessionId::parse(&text), Some(id));
+/// assert_eq!(SessionId::parse("../../etc/passwd"), None);
+/// # Ok::<(), sessionkit_core::Error>(())
+/// ```
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct SessionId([u8; ID_BYTES]);
+
+impl SessionId {
+    /// Draws a new id from the operating system's CSPRNG.
+    ///
+    /// # Errors
+    ///
+    /// [`crate::Error::Random`] when the operating system cannot provide randomness.
+    pub fn generate() -> Result<Self, crate::Error> {
+        let mut bytes = [0u8; ID_BYTES];
+        getrandom::fill(&mut bytes).map_err(|e| crate::Error::Random(e.to_string()))?;
+        Ok(Self(bytes))
+    }
+
+    /// Parses the text form. Anything that is not exactly 32 characters of base64url
+    /// is rejected before any store can see it.
+    pub fn parse(text: &str) -> Option<Self> {
+        if text.len() != ID_TEXT_LEN
+            || !text
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            return None;
+        }
+        let mut bytes = [0u8; ID_BYTES];
+        let written = URL_SAFE_NO_PAD.decode_slice(text, &mut bytes).ok()?;
+        // Reject non-canonical encodings so one id has exactly one text form.
+        (written == ID_BYTES && URL_SAFE_NO_PAD.encode(bytes) == text).then_some(Self(bytes))
+    }
+
+    /// The hash that stores use as the record's key.
+    pub fn hash(&self) -> IdHash {
+        IdHash(Sha256::digest(self.0).into())
+    }
+}
+
+impl fmt::Display for SessionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&URL_SAFE_NO_PAD.encode(self.0))
+    }
+}
+
+impl fmt::Debug for SessionId {
+    /// Redacted: a session id is a bearer credential and never reaches a log.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SessionId(..)")
+    }
+}
+
+/// SHA-256 of a [`SessionId`]: the key under which every store keeps a record.
+///
+/// Knowing a hash does not let anyone present the session; it is safe to log, list and
+/// pass to operators (the CLI shows it). Equality is constant-time.
+#[derive(Clone, Copy, Eq, Hash)]
+pub struct IdHash([u8; 32]);
+
+impl IdHash {
+    /// The 32 raw bytes.
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
+    /// Builds a hash from its raw bytes (as stored in a binary column).
+    pub fn from_bytes(bytes: [u8; 32]) -> Self {
+        Self(bytes)
+    }
+
+    /// Lower-case hex, 64 characters: the form text-keyed stores use.
+    pub fn to_hex(&self) -> String {
+        use fmt::Write as _;
+        self.0.iter().fold(String::with_capacity(64), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
+    }
+
+    /// Parses the 64-character hex form.
+    pub fn from_hex(text: &str) -> Option<Self> {
+        if text.len() != 64 || !text.is_ascii() {
+            return None;
+        }
+        let mut bytes = [0u8; 32];
+        for (i, chunk) in text.as_bytes().chunks(2).enumerate() {
+            let pair = std::str::from_utf8(chunk).ok()?;
+            bytes[i] = u8::from_str_radix(pair, 16).ok()?;
+        }
+        Some(Self(bytes))
+    }
+}
+
+impl PartialEq for IdHash {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.ct_eq(&other.0).into()
+    }
+}
+
+impl fmt::Display for IdHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_hex())
+    }
+}
+
+impl fmt::Debug for IdHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "IdHash({})", &self.to_hex()[..12])
+    }
+}
+
+impl serde::Serialize for IdHash {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_hex())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for IdHash {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        Self::from_hex(&text).ok_or_else(|| serde::de::Error::custom("invalid id hash"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_ids_are_unique_fixed_length_and_url_safe() -> Result<(), crate::Error> {
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..1000 {
+            let id = SessionId::generate()?;
+            let text = id.to_string();
+            assert_eq!(text.len(), 32);
+            assert!(text
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
+            assert!(seen.insert(text));
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn parse_rejects_wrong_length_alphabet_and_path_tricks() {
+        for bad in [
+            "",
+            "abc",
+            "../../etc/passwd",
+            "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+            "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+            "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+            "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAA/A",
+            "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\0A",
+            "ÄAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+        ] {
+            assert_eq!(SessionId::parse(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn hash_round_trips_through_hex_and_differs_from_id() -> Result<(), crate::Error> {
+        let id = SessionId::generate()?;
+        let hash = id.hash();
+        assert_eq!(IdHash::from_hex(&hash.to_hex()), Some(hash));
+        assert!(!hash.to_hex().contains(&id.to_string()));
+        assert_eq!(IdHash::from_hex("zz"), None);
+        Ok(())
+    }
+
+    #[test]
+    fn debug_output_never_shows_the_id() -> Result<(), crate::Error> {
+        let id = SessionId::generate()?;
+        assert!(!format!("{id:?}").contains(&id.to_string()));
+        Ok(())
+    }
+}

@@ -1,0 +1,80 @@
+//! What a store persists for one session.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use time::OffsetDateTime;
+
+use crate::{Expiry, IdHash};
+
+/// Session data: string keys to JSON values.
+pub type Data = Map<String, Value>;
+
+/// Where a session came from, for the "your devices" view. Recorded when the session
+/// is created; never used for authentication unless binding is switched on.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClientInfo {
+    /// The `User-Agent` header, truncated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_agent: Option<String>,
+    /// The client address as the application sees it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+}
+
+/// One stored session.
+///
+/// Stores treat everything but `id`, `expires_at`, `version` and `user` as opaque and
+/// persist it through [`crate::codec`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Record {
+    /// The key: a hash of the session id, never the id itself.
+    pub id: IdHash,
+    /// The session's data.
+    pub data: Data,
+    /// When the session was first saved.
+    #[serde(with = "time::serde::timestamp")]
+    pub created_at: OffsetDateTime,
+    /// When the session was last saved or touched.
+    #[serde(with = "time::serde::timestamp")]
+    pub last_seen: OffsetDateTime,
+    /// When the session stops being loadable. Stores never return a record past this.
+    #[serde(with = "time::serde::timestamp")]
+    pub expires_at: OffsetDateTime,
+    /// The session's own expiry override.
+    #[serde(default)]
+    pub expiry: Expiry,
+    /// Bumped on every write; compare-and-swap compares it.
+    pub version: u64,
+    /// The user this session is bound to (`Session::login`), for "sessions of a user".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    /// The client that created the session.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub client: ClientInfo,
+}
+
+fn is_default(c: &ClientInfo) -> bool {
+    c == &ClientInfo::default()
+}
+
+impl Record {
+    /// A fresh record with version 1, created and last seen at `now`.
+    pub fn new(id: IdHash, data: Data, now: OffsetDateTime, expires_at: OffsetDateTime) -> Self {
+        Self {
+            id,
+            data,
+            created_at: now,
+            last_seen: now,
+            expires_at,
+            expiry: Expiry::Default,
+            version: 1,
+            user: None,
+            client: ClientInfo::default(),
+        }
+    }
+
+    /// Whether the record has expired at `now`.
+    pub fn is_expired(&self, now: OffsetDateTime) -> bool {
+        self.expires_at <= now
+    }
+}

@@ -1,0 +1,510 @@
+//! The handle a request handler gets: lazy, cheap to clone, dict-like.
+
+use std::sync::Arc;
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::{Map, Value};
+use time::{Duration, OffsetDateTime};
+use tokio::sync::Mutex;
+
+use crate::changes::{apply_to_data, Op};
+use crate::engine::{CookieAction, State};
+use crate::{ClientInfo, Data, Error, Expiry, Record, SessionConfig, SessionId, SessionStore};
+
+/// Key of Django's test-cookie helpers.
+const TEST_COOKIE_KEY: &str = "testcookie";
+const TEST_COOKIE_VALUE: &str = "worked";
+
+/// A session: a dict of string keys to JSON values, loaded from the store on first
+/// use and saved by the layer after the handler (or by [`Session::save`]).
+///
+/// Cloning is cheap; clones share one state. Every write is recorded as an operation,
+/// so that when two requests of one session save at the same time, the loser re-applies
+/// its operations to the winner's record instead of overwriting it.
+///
+/// # Examples
+///
+/// ```
+/// use sessionkit_core::{MemoryStore, Session, SessionConfig};
+///
+/// # let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+/// # rt.block_on(async {
+/// let session = Session::new(MemoryStore::new(), SessionConfig::default());
+/// session.insert("language", "fr").await?;
+/// session.push("history", "/cart").await?;
+/// assert_eq!(session.increment("visits", 1).await?, 1);
+/// assert_eq!(session.get::<String>("language").await?.as_deref(), Some("fr"));
+/// assert_eq!(session.len().await?, 3);
+/// session.save().await?;
+/// assert!(session.id().await.is_some());
+/// # Ok::<(), sessionkit_core::Error>(())
+/// # })?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone)]
+pub struct Session {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) store: Arc<dyn SessionStore>,
+    pub(crate) config: Arc<SessionConfig>,
+    pub(crate) client: Option<ClientInfo>,
+    pub(crate) state: Mutex<State>,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session").field("store", &self.inner.store).finish_non_exhaustive()
+    }
+}
+
+impl Session {
+    /// A new, empty session that gets an id when first saved.
+    pub fn new(store: impl SessionStore, config: SessionConfig) -> Self {
+        Self::open(store, config, None)
+    }
+
+    /// The session with id `id` (loaded lazily), or a new one if `id` is `None`,
+    /// unknown or expired. An unknown id is never adopted: a later save draws a new one.
+    pub fn open(store: impl SessionStore, config: SessionConfig, id: Option<SessionId>) -> Self {
+        Self::from_parts(Arc::new(store), Arc::new(config), id, None)
+    }
+
+    /// Builds a session from shared parts (what the layer does once per request).
+    /// `client` is recorded on sessions created or cycled by this handle.
+    pub fn from_parts(
+        store: Arc<dyn SessionStore>,
+        config: Arc<SessionConfig>,
+        id: Option<SessionId>,
+        client: Option<ClientInfo>,
+    ) -> Self {
+        Self {
+            inner: Arc::new(Inner { store, config, client, state: Mutex::new(State::new(id)) }),
+        }
+    }
+
+    async fn read<R>(&self, f: impl FnOnce(&State) -> R) -> Result<R, Error> {
+        let mut state = self.inner.state.lock().await;
+        self.ensure_loaded(&mut state).await?;
+        state.accessed = true;
+        Ok(f(&state))
+    }
+
+    async fn write(&self, op: Op) -> Result<Option<i64>, Error> {
+        let mut state = self.inner.state.lock().await;
+        self.ensure_loaded(&mut state).await?;
+        Ok(state.record_op(op))
+    }
+
+    /// The value at `key`, deserialized; `None` when missing.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Value`] when the stored value is not a `T`; [`Error::Store`] when the
+    /// session could not be loaded.
+    pub async fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, Error> {
+        match self.get_value(key).await? {
+            Some(v) => serde_json::from_value(v)
+                .map(Some)
+                .map_err(|source| Error::Value { key: key.to_owned(), source }),
+            None => Ok(None),
+        }
+    }
+
+    /// The raw JSON value at `key`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Store`] when the session could not be loaded.
+    pub async fn get_value(&self, key: &str) -> Result<Option<Value>, Error> {
+        self.read(|s| s.view.data.get(key).cloned()).await
+    }
+
+    /// Sets `key` to `value`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Serialize`] when `value` cannot be represented as JSON;
+    /// [`Error::Store`] when the session could not be loaded.
+    pub async fn insert<T: Serialize>(&self, key: &str, value: T) -> Result<(), Error> {
+        let value = serde_json::to_value(value).map_err(Error::Serialize)?;
+        self.insert_value(key, value).await
+    }
+
+    /// Sets `key` to a raw JSON value.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Store`] when the session could not be loaded.
+    pub async fn insert_value(&self, key: &str, value: Value) -> Result<(), Error> {
+        self.write(Op::Insert(key.to_owned(), value)).await.map(drop)
+    }
+
+    /// Removes `key` and returns its value (Django `pop`). Removing a missing key
+    /// returns `None` and does not mark the session modified.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Value`] when the removed value is not a `T`; [`Error::Store`] when the
+    /// session could not be loaded.
+    pub async fn remove<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, Error> {
+        match self.remove_value(key).await? {
+            Some(v) => serde_json::from_value(v)
+                .map(Some)
+                .map_err(|source| Error::Value { key: key.to_owned(), source }),
+            None => Ok(None),
+        }
+    }
+
+    /// Removes `key` and returns its raw value.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Store`] when the session could not be loaded.
+    pub async fn remove_value(&self, key: &str) -> Result<Option<Value>, Error> {
+        let mut state = self.inner.state.lock().await;
+        self.ensure_loaded(&mut state).await?;
+        state.accessed = true;
+        let old = state.view.data.get(key).cloned();
+        if old.is_some() {
+            state.record_op(Op::Remove(key.to_owned()));
+        }
+        Ok(old)
+    }
+
+    /// Whether `key` is present.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Store`] when the session could not be loaded.
+    pub async fn contains(&self, key: &str) -> Result<bool, Error> {
+        self.read(|s| s.view.data.contains_key(key)).await
+    }
+
+    /// The keys, in sorted order.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Store`] when the session could not be loaded.
+    pub async fn keys(&self) -> Result<Vec<String>, Error> {
+        self.read(|s| s.view.data.keys().cloned().collect()).await
+    }
+
+    /// The values, in key order.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Store`] when the session could not be loaded.
+    pub async fn values(&self) -> Result<Vec<Value>, Error> {
+        self.read(|s| s.view.data.values().cloned().collect()).await
+    }
+
+    /// Every key with its value.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Store`] when the session could not be loaded.
+    pub async fn items(&self) -> Result<Data, Error> {
+        self.read(|s| s.view.data.clone()).await
+    }
+
+    /// Number of keys.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Store`] when the session could not be loaded.
+    pub async fn len(&self) -> Result<usize, Error> {
+        self.read(|s| s.view.data.len()).await
+    }
+
+    /// Whether the session holds no data (an empty session is never stored).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Store`] when the session could not be loaded.
+    pub async fn is_empty(&self) -> Result<bool, Error> {
+        self.read(|s| s.view.data.is_empty()).await
+    }
+
+    /// Removes every key. The session keeps its id; if it stays empty the record is
+    /// deleted at save.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Store`] when the session could not be loaded.
+    pub async fn clear(&self) -> Result<(), Error> {
+        self.write(Op::Clear).await.map(drop)
+    }
+
+    /// Sets every entry of `entries` (Django `update`).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Store`] when the session could not be loaded.
+    pub async fn update(&self, entries: Map<String, Value>) -> Result<(), Error> {
+        let mut state = self.inner.state.lock().await;
+        self.ensure_loaded(&mut state).await?;
+        for (k, v) in entries {
+            state.record_op(Op::Insert(k, v));
+        }
+        state.accessed = true;
+        Ok(())
+    }
+
+    /// The value at `key`; if missing, inserts `default` and returns it (Django
+    /// `setdefault`).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Value`], [`Error::Serialize`] or [`Error::Store`].
+    pub async fn get_or_insert<T: Serialize + DeserializeOwned>(&self, key: &str, default: T) -> Result<T, Error> {
+        let mut state = self.inner.state.lock().await;
+        self.ensure_loaded(&mut state).await?;
+        state.accessed = true;
+        if let Some(v) = state.view.data.get(key) {
+            return serde_json::from_value(v.clone()).map_err(|source| Error::Value { key: key.to_owned(), source });
+        }
+        let value = serde_json::to_value(&default).map_err(Error::Serialize)?;
+        state.record_op(Op::Insert(key.to_owned(), value));
+        Ok(default)
+    }
+
+    /// Appends `item` to the list at `key` (created when missing). Concurrent pushes
+    /// from parallel requests of one session are all kept.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Serialize`] or [`Error::Store`].
+    pub async fn push<T: Serialize>(&self, key: &str, item: T) -> Result<(), Error> {
+        let item = serde_json::to_value(item).map_err(Error::Serialize)?;
+        self.write(Op::Push(key.to_owned(), item)).await.map(drop)
+    }
+
+    /// Adds `by` to the integer at `key` (0 when missing) and returns the new value.
+    /// Concurrent increments are all counted.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Store`] when the session could not be loaded.
+    pub async fn increment(&self, key: &str, by: i64) -> Result<i64, Error> {
+        Ok(self.write(Op::Increment(key.to_owned(), by)).await?.unwrap_or_default())
+    }
+
+    /// Merges `entries` into the map at `key` (created when missing). Concurrent merges
+    /// of different entries are all kept.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Store`] when the session could not be loaded.
+    pub async fn merge(&self, key: &str, entries: Map<String, Value>) -> Result<(), Error> {
+        self.write(Op::Merge(key.to_owned(), entries)).await.map(drop)
+    }
+
+    /// Forces a save at the end of the request even if nothing changed through this
+    /// handle (refreshing the idle expiry).
+    pub async fn mark_modified(&self) {
+        let mut state = self.inner.state.lock().await;
+        state.accessed = true;
+        state.modified = true;
+    }
+
+    /// Deletes the session: its data, its stored record (at save) and its cookie. The
+    /// handle starts over as a new, empty session without an id.
+    pub async fn flush(&self) {
+        let mut state = self.inner.state.lock().await;
+        state.flush();
+    }
+
+    /// Gives the session a new id, keeping its data (fixation defence). The old id
+    /// stops working when the session is saved.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Store`] when the session could not be loaded.
+    pub async fn cycle_id(&self) -> Result<(), Error> {
+        let mut state = self.inner.state.lock().await;
+        self.ensure_loaded(&mut state).await?;
+        state.accessed = true;
+        state.cycle = true;
+        Ok(())
+    }
+
+    /// Logs `user` in: cycles the id (keeping the data) and binds the session to the
+    /// user, so it shows up in "sessions of a user" and goes with "log out everywhere".
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Store`] when the session could not be loaded.
+    pub async fn login(&self, user: &str) -> Result<(), Error> {
+        let mut state = self.inner.state.lock().await;
+        self.ensure_loaded(&mut state).await?;
+        state.cycle = true;
+        state.record_op(Op::SetUser(Some(user.to_owned())));
+        Ok(())
+    }
+
+    /// Logs out: the same as [`Session::flush`].
+    pub async fn logout(&self) {
+        self.flush().await;
+    }
+
+    /// The user bound by [`Session::login`].
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Store`] when the session could not be loaded.
+    pub async fn user(&self) -> Result<Option<String>, Error> {
+        self.read(|s| s.view.user.clone()).await
+    }
+
+    /// Overrides when this session expires (every case of Django's `set_expiry`).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Store`] when the session could not be loaded.
+    pub async fn set_expiry(&self, expiry: Expiry) -> Result<(), Error> {
+        self.write(Op::SetExpiry(expiry)).await.map(drop)
+    }
+
+    /// This session's expiry override.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Store`] when the session could not be loaded.
+    pub async fn expiry(&self) -> Result<Expiry, Error> {
+        self.read(|s| s.view.expiry).await
+    }
+
+    /// When the session would expire if saved now (Django `get_expiry_date`).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Store`] when the session could not be loaded.
+    pub async fn expiry_date(&self) -> Result<OffsetDateTime, Error> {
+        let policy = self.inner.config.expiry;
+        let now = OffsetDateTime::now_utc();
+        self.read(|s| policy.expires_at(s.view.expiry, s.view.created_at.unwrap_or(now), now)).await
+    }
+
+    /// How long until the session would expire if saved now (Django `get_expiry_age`).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Store`] when the session could not be loaded.
+    pub async fn expiry_age(&self) -> Result<Duration, Error> {
+        Ok(self.expiry_date().await? - OffsetDateTime::now_utc())
+    }
+
+    /// Whether the cookie is dropped when the browser closes (Django
+    /// `get_expire_at_browser_close`).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Store`] when the session could not be loaded.
+    pub async fn expires_at_browser_close(&self) -> Result<bool, Error> {
+        let policy = self.inner.config.expiry;
+        self.read(|s| policy.is_browser_session(s.view.expiry)).await
+    }
+
+    /// Django's test cookie: set it on one request ...
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Store`] when the session could not be loaded.
+    pub async fn set_test_cookie(&self) -> Result<(), Error> {
+        self.insert(TEST_COOKIE_KEY, TEST_COOKIE_VALUE).await
+    }
+
+    /// ... and on the next one, learn whether the browser sent the cookie back.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Store`] when the session could not be loaded.
+    pub async fn test_cookie_worked(&self) -> Result<bool, Error> {
+        Ok(self.get::<String>(TEST_COOKIE_KEY).await.ok().flatten().as_deref() == Some(TEST_COOKIE_VALUE))
+    }
+
+    /// Removes the test cookie key.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Store`] when the session could not be loaded.
+    pub async fn delete_test_cookie(&self) -> Result<(), Error> {
+        self.remove_value(TEST_COOKIE_KEY).await.map(drop)
+    }
+
+    /// The current id: the client's (once confirmed by a load) or the one drawn at the
+    /// last save. `None` for a session that has not been stored.
+    pub async fn id(&self) -> Option<SessionId> {
+        let state = self.inner.state.lock().await;
+        if state.loaded {
+            state.id.clone()
+        } else {
+            state.incoming.clone()
+        }
+    }
+
+    /// Whether any read or write touched the session (the layer adds `Vary: Cookie`).
+    pub async fn accessed(&self) -> bool {
+        self.inner.state.lock().await.accessed
+    }
+
+    /// Saves now (creating, merging, cycling or deleting as needed). The layer calls
+    /// this after the handler; call it yourself outside a request.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Interrupted`] when the session was deleted by someone else meanwhile;
+    /// [`Error::Conflict`] when concurrent writers kept winning; [`Error::Store`].
+    pub async fn save(&self) -> Result<(), Error> {
+        let mut state = self.inner.state.lock().await;
+        self.save_locked(&mut state).await
+    }
+
+    /// Saves and returns what the response's cookie must do. Used by the layer.
+    ///
+    /// # Errors
+    ///
+    /// As [`Session::save`], except that [`Error::Interrupted`] becomes
+    /// [`CookieAction::Remove`]: the client starts a fresh session.
+    pub async fn commit(&self) -> Result<CookieAction, Error> {
+        let mut state = self.inner.state.lock().await;
+        match self.save_locked(&mut state).await {
+            Ok(()) => {}
+            Err(Error::Interrupted) => {
+                tracing::warn!("session was deleted by a concurrent request; starting a fresh one");
+            }
+            Err(e) => return Err(e),
+        }
+        Ok(std::mem::take(&mut state.cookie))
+    }
+
+    /// The record as it stands in this handle (the working view), for inspection and
+    /// for stores that hold it client-side.
+    pub async fn snapshot(&self) -> Option<Record> {
+        self.inner.state.lock().await.saved.clone()
+    }
+}
+
+impl State {
+    /// Applies and records one operation; returns the new value for increments.
+    pub(crate) fn record_op(&mut self, op: Op) -> Option<i64> {
+        self.accessed = true;
+        self.modified = true;
+        let result = match &op {
+            Op::SetExpiry(e) => {
+                self.view.expiry = *e;
+                None
+            }
+            Op::SetUser(u) => {
+                self.view.user.clone_from(u);
+                None
+            }
+            other => apply_to_data(other, &mut self.view.data),
+        };
+        self.changes.push(op);
+        result
+    }
+}

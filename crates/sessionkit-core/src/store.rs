@@ -1,0 +1,165 @@
+//! The storage contract every backend implements, and its capability traits.
+
+use std::fmt;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use time::OffsetDateTime;
+
+use crate::codec::CodecError;
+use crate::{IdHash, Record};
+
+/// Why a store call failed. Messages never contain a session id or a secret.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// `create` found a record with this id hash already (the engine draws a new id).
+    #[error("a session with this id already exists")]
+    Exists,
+    /// The stored bytes of a record are not a valid record.
+    #[error(transparent)]
+    Corrupt(#[from] CodecError),
+    /// The call did not finish within the configured store timeout.
+    #[error("session store call timed out after {0:?}")]
+    Timeout(std::time::Duration),
+    /// The backend failed (connection, query, I/O).
+    #[error("session store failed: {context}")]
+    Backend {
+        /// What the store was doing, e.g. "loading a session".
+        context: &'static str,
+        /// The backend's own error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+}
+
+impl StoreError {
+    /// Wraps a backend error with what the store was doing.
+    pub fn backend(
+        context: &'static str,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Self {
+        Self::Backend { context, source: source.into() }
+    }
+}
+
+/// The storage primitives. Everything clever (merging, retries, expiry arithmetic)
+/// lives once in the engine ([`crate::Session`]); a backend only maps these onto what
+/// it offers natively.
+///
+/// Records are keyed by [`IdHash`], never by the raw id.
+#[async_trait]
+pub trait SessionStore: Send + Sync + fmt::Debug + 'static {
+    /// Loads a record. An expired record is `Ok(None)`, never returned.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Corrupt`] for bytes that are not a record; other variants when the
+    /// backend fails.
+    async fn load(&self, id: &IdHash) -> Result<Option<Record>, StoreError>;
+
+    /// Stores a new record. Never overwrites: an existing (unexpired) record with the
+    /// same id hash gives [`StoreError::Exists`].
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Exists`] on collision; other variants when the backend fails.
+    async fn create(&self, record: &Record) -> Result<(), StoreError>;
+
+    /// Replaces the record only if the stored version is still `expected_version`.
+    /// Returns `false` when the version differs or the record is gone (deleted or
+    /// expired): a deleted session is never re-created by a save.
+    ///
+    /// # Errors
+    ///
+    /// When the backend fails.
+    async fn compare_and_swap(&self, record: &Record, expected_version: u64) -> Result<bool, StoreError>;
+
+    /// Moves a record's expiry (and last-seen time) without rewriting its data.
+    /// Returns `false` when the record is gone.
+    ///
+    /// # Errors
+    ///
+    /// When the backend fails.
+    async fn touch(&self, id: &IdHash, expires_at: OffsetDateTime, now: OffsetDateTime) -> Result<bool, StoreError>;
+
+    /// Deletes a record; `false` when there was none.
+    ///
+    /// # Errors
+    ///
+    /// When the backend fails.
+    async fn delete(&self, id: &IdHash) -> Result<bool, StoreError>;
+
+    /// The user index, when this store has one.
+    fn user_index(&self) -> Option<&dyn UserIndex> {
+        None
+    }
+
+    /// Bulk deletion of expired records, when this store needs and supports it.
+    fn expired_deletion(&self) -> Option<&dyn ExpiredDeletion> {
+        None
+    }
+}
+
+/// "Sessions of a user": listing and revoking every session bound with
+/// [`crate::Session::login`].
+#[async_trait]
+pub trait UserIndex: Send + Sync {
+    /// Every live session of `user`, oldest first.
+    ///
+    /// # Errors
+    ///
+    /// When the backend fails.
+    async fn sessions_of(&self, user: &str) -> Result<Vec<Record>, StoreError>;
+
+    /// Deletes every session of `user` except `except` ("log out my other devices");
+    /// returns how many were deleted.
+    ///
+    /// # Errors
+    ///
+    /// When the backend fails.
+    async fn delete_sessions_of(&self, user: &str, except: Option<&IdHash>) -> Result<u64, StoreError>;
+
+    /// Number of live sessions in the store.
+    ///
+    /// # Errors
+    ///
+    /// When the backend fails.
+    async fn count(&self) -> Result<u64, StoreError>;
+}
+
+/// Deleting expired records in bounded batches (for stores without native TTLs).
+#[async_trait]
+pub trait ExpiredDeletion: Send + Sync {
+    /// Deletes at most `max` expired records; returns how many were deleted. Call it
+    /// until it returns less than `max` to clear everything.
+    ///
+    /// # Errors
+    ///
+    /// When the backend fails.
+    async fn delete_expired(&self, max: u64) -> Result<u64, StoreError>;
+}
+
+#[async_trait]
+impl<S: SessionStore + ?Sized> SessionStore for Arc<S> {
+    async fn load(&self, id: &IdHash) -> Result<Option<Record>, StoreError> {
+        (**self).load(id).await
+    }
+    async fn create(&self, record: &Record) -> Result<(), StoreError> {
+        (**self).create(record).await
+    }
+    async fn compare_and_swap(&self, record: &Record, expected_version: u64) -> Result<bool, StoreError> {
+        (**self).compare_and_swap(record, expected_version).await
+    }
+    async fn touch(&self, id: &IdHash, expires_at: OffsetDateTime, now: OffsetDateTime) -> Result<bool, StoreError> {
+        (**self).touch(id, expires_at, now).await
+    }
+    async fn delete(&self, id: &IdHash) -> Result<bool, StoreError> {
+        (**self).delete(id).await
+    }
+    fn user_index(&self) -> Option<&dyn UserIndex> {
+        (**self).user_index()
+    }
+    fn expired_deletion(&self) -> Option<&dyn ExpiredDeletion> {
+        (**self).expired_deletion()
+    }
+}
