@@ -1,0 +1,1 @@
+//! SQL stores (placeholder being filled in).

@@ -1,0 +1,1 @@
+//! Test suites (placeholder being filled in).
