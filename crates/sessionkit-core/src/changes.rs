@@ -137,12 +137,24 @@ mod tests {
     #[test]
     fn increment_creates_adds_and_saturates() {
         let mut d = Data::new();
-        assert_eq!(apply_to_data(&Op::Increment("n".into(), 2), &mut d), Some(2));
-        assert_eq!(apply_to_data(&Op::Increment("n".into(), -5), &mut d), Some(-3));
+        assert_eq!(
+            apply_to_data(&Op::Increment("n".into(), 2), &mut d),
+            Some(2)
+        );
+        assert_eq!(
+            apply_to_data(&Op::Increment("n".into(), -5), &mut d),
+            Some(-3)
+        );
         d.insert("n".into(), json!(i64::MAX));
-        assert_eq!(apply_to_data(&Op::Increment("n".into(), 1), &mut d), Some(i64::MAX));
+        assert_eq!(
+            apply_to_data(&Op::Increment("n".into(), 1), &mut d),
+            Some(i64::MAX)
+        );
         d.insert("s".into(), json!("text"));
-        assert_eq!(apply_to_data(&Op::Increment("s".into(), 1), &mut d), Some(1));
+        assert_eq!(
+            apply_to_data(&Op::Increment("s".into(), 1), &mut d),
+            Some(1)
+        );
     }
 
     #[test]
@@ -151,7 +163,10 @@ mod tests {
         let entries = data(json!({"lang": "fr"}));
         apply_to_data(&Op::Merge("prefs".into(), entries.clone()), &mut d);
         apply_to_data(&Op::Merge("x".into(), entries), &mut d);
-        assert_eq!(Value::Object(d), json!({"prefs": {"theme": "dark", "lang": "fr"}, "x": {"lang": "fr"}}));
+        assert_eq!(
+            Value::Object(d),
+            json!({"prefs": {"theme": "dark", "lang": "fr"}, "x": {"lang": "fr"}})
+        );
     }
 
     #[test]

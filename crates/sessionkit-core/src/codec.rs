@@ -58,7 +58,9 @@ pub fn encode(record: &Record) -> Result<Vec<u8>, CodecError> {
 pub fn decode(bytes: &[u8]) -> Result<Record, CodecError> {
     match bytes.split_first() {
         None => Err(CodecError::Empty),
-        Some((&FORMAT_JSON, payload)) => serde_json::from_slice(payload).map_err(CodecError::Corrupt),
+        Some((&FORMAT_JSON, payload)) => {
+            serde_json::from_slice(payload).map_err(CodecError::Corrupt)
+        }
         Some((&other, _)) => Err(CodecError::UnknownFormat(other)),
     }
 }
@@ -71,11 +73,19 @@ mod tests {
     use time::{Duration, OffsetDateTime};
 
     fn sample() -> Result<Record, crate::Error> {
-        let now = OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap_or(OffsetDateTime::UNIX_EPOCH);
-        let mut r = Record::new(SessionId::generate()?.hash(), Default::default(), now, now + Duration::hours(2));
-        r.data.insert("名前".into(), json!("¡Hola, Mundo! こんにちは"));
+        let now = OffsetDateTime::from_unix_timestamp(1_700_000_000)
+            .unwrap_or(OffsetDateTime::UNIX_EPOCH);
+        let mut r = Record::new(
+            SessionId::generate()?.hash(),
+            Default::default(),
+            now,
+            now + Duration::hours(2),
+        );
+        r.data
+            .insert("名前".into(), json!("¡Hola, Mundo! こんにちは"));
         r.data.insert("n".into(), json!(42));
-        r.data.insert("nested".into(), json!({"a": [1, true, null, 2.5]}));
+        r.data
+            .insert("nested".into(), json!({"a": [1, true, null, 2.5]}));
         r.expiry = Expiry::Idle(Duration::seconds(30));
         r.user = Some("alice".into());
         Ok(r)
@@ -89,10 +99,14 @@ mod tests {
     }
 
     #[test]
-    fn corrupt_truncated_and_unknown_bytes_are_errors_not_panics() -> Result<(), Box<dyn std::error::Error>> {
+    fn corrupt_truncated_and_unknown_bytes_are_errors_not_panics(
+    ) -> Result<(), Box<dyn std::error::Error>> {
         let bytes = encode(&sample()?)?;
         assert!(matches!(decode(&[]), Err(CodecError::Empty)));
-        assert!(matches!(decode(&[9, b'{']), Err(CodecError::UnknownFormat(9))));
+        assert!(matches!(
+            decode(&[9, b'{']),
+            Err(CodecError::UnknownFormat(9))
+        ));
         for cut in 1..bytes.len() {
             assert!(decode(&bytes[..cut]).is_err());
         }

@@ -87,7 +87,9 @@ impl State {
 
     pub(crate) fn flush(&mut self) {
         let doomed = self.saved.as_ref().map(|r| r.id).or_else(|| {
-            (!self.loaded).then(|| self.incoming.as_ref().map(SessionId::hash)).flatten()
+            (!self.loaded)
+                .then(|| self.incoming.as_ref().map(SessionId::hash))
+                .flatten()
         });
         if doomed.is_some() {
             self.flushed = doomed;
@@ -127,7 +129,10 @@ fn save_lock(id: &IdHash) -> &'static Mutex<()> {
 }
 
 impl Session {
-    async fn timed<T>(&self, call: impl Future<Output = Result<T, StoreError>>) -> Result<T, Error> {
+    async fn timed<T>(
+        &self,
+        call: impl Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, Error> {
         let limit = self.inner.config.store_timeout;
         match tokio::time::timeout(limit, call).await {
             Ok(result) => result.map_err(|e| {
@@ -235,7 +240,12 @@ impl Session {
     }
 
     /// Stores `record` under a newly drawn id, drawing again on collision.
-    async fn create(&self, state: &mut State, mut record: Record, now: OffsetDateTime) -> Result<(), Error> {
+    async fn create(
+        &self,
+        state: &mut State,
+        mut record: Record,
+        now: OffsetDateTime,
+    ) -> Result<(), Error> {
         const ATTEMPTS: u32 = 8;
         for _ in 0..ATTEMPTS {
             let id = SessionId::generate()?;
@@ -260,11 +270,20 @@ impl Session {
     fn set_cookie(&self, id: &SessionId, record: &Record) -> CookieAction {
         CookieAction::Set {
             id: id.clone(),
-            lifetime: self.inner.config.expiry.cookie_lifetime(record.expiry, record.expires_at),
+            lifetime: self
+                .inner
+                .config
+                .expiry
+                .cookie_lifetime(record.expiry, record.expires_at),
         }
     }
 
-    async fn cycle(&self, state: &mut State, saved: Record, now: OffsetDateTime) -> Result<(), Error> {
+    async fn cycle(
+        &self,
+        state: &mut State,
+        saved: Record,
+        now: OffsetDateTime,
+    ) -> Result<(), Error> {
         let Some(current) = self.timed(self.inner.store.load(&saved.id)).await? else {
             return self.interrupted(state);
         };
@@ -280,7 +299,12 @@ impl Session {
         Ok(())
     }
 
-    async fn save_changes(&self, state: &mut State, saved: Record, now: OffsetDateTime) -> Result<(), Error> {
+    async fn save_changes(
+        &self,
+        state: &mut State,
+        saved: Record,
+        now: OffsetDateTime,
+    ) -> Result<(), Error> {
         let policy = self.inner.config.expiry;
         let attempts = self.inner.config.max_save_attempts.max(1);
         let mut base = saved;
@@ -296,7 +320,10 @@ impl Session {
             next.version = base.version.wrapping_add(1);
             next.last_seen = now;
             next.expires_at = policy.expires_at(next.expiry, next.created_at, now);
-            if self.timed(self.inner.store.compare_and_swap(&next, base.version)).await? {
+            if self
+                .timed(self.inner.store.compare_and_swap(&next, base.version))
+                .await?
+            {
                 let id = state.id.clone();
                 if let Some(id) = &id {
                     state.cookie = self.set_cookie(id, &next);
@@ -313,14 +340,27 @@ impl Session {
         Err(Error::Conflict(attempts))
     }
 
-    async fn refresh(&self, state: &mut State, saved: Record, now: OffsetDateTime) -> Result<(), Error> {
+    async fn refresh(
+        &self,
+        state: &mut State,
+        saved: Record,
+        now: OffsetDateTime,
+    ) -> Result<(), Error> {
         let config = &self.inner.config;
-        let due = config.save_every_request || config.expiry.needs_touch(saved.expiry, saved.last_seen, now);
+        let due = config.save_every_request
+            || config
+                .expiry
+                .needs_touch(saved.expiry, saved.last_seen, now);
         if !due {
             return Ok(());
         }
-        let expires_at = config.expiry.expires_at(saved.expiry, saved.created_at, now);
-        if !self.timed(self.inner.store.touch(&saved.id, expires_at, now)).await? {
+        let expires_at = config
+            .expiry
+            .expires_at(saved.expiry, saved.created_at, now);
+        if !self
+            .timed(self.inner.store.touch(&saved.id, expires_at, now))
+            .await?
+        {
             return self.interrupted(state);
         }
         let mut record = saved;

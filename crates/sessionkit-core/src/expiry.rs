@@ -136,7 +136,12 @@ impl ExpiryPolicy {
 
     /// Whether an unmodified session last saved at `last_seen` should have its expiry
     /// refreshed at `now`. Fixed-date expiries never slide.
-    pub fn needs_touch(&self, expiry: Expiry, last_seen: OffsetDateTime, now: OffsetDateTime) -> bool {
+    pub fn needs_touch(
+        &self,
+        expiry: Expiry,
+        last_seen: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> bool {
         match (self.touch_after, expiry) {
             (_, Expiry::At(_)) | (None, _) => false,
             (Some(after), _) => now - last_seen >= after,
@@ -156,14 +161,20 @@ mod tests {
     fn default_expiry_is_idle_timeout_from_last_save() {
         let p = ExpiryPolicy::default();
         let now = t0() + Duration::days(1);
-        assert_eq!(p.expires_at(Expiry::Default, t0(), now), now + Duration::days(14));
+        assert_eq!(
+            p.expires_at(Expiry::Default, t0(), now),
+            now + Duration::days(14)
+        );
     }
 
     #[test]
     fn absolute_lifetime_caps_the_sliding_idle_timeout() {
         let p = ExpiryPolicy::default();
         let now = t0() + Duration::days(25);
-        assert_eq!(p.expires_at(Expiry::Default, t0(), now), t0() + Duration::days(30));
+        assert_eq!(
+            p.expires_at(Expiry::Default, t0(), now),
+            t0() + Duration::days(30)
+        );
         let late = t0() + Duration::days(29);
         assert_eq!(
             p.expires_at(Expiry::At(late + Duration::days(10)), t0(), late),
@@ -184,20 +195,36 @@ mod tests {
         let p = ExpiryPolicy::default();
         let exp = p.expires_at(Expiry::BrowserSession, t0(), t0());
         assert_eq!(exp, t0() + p.idle_timeout);
-        assert_eq!(p.cookie_lifetime(Expiry::BrowserSession, exp), CookieLifetime::BrowserSession);
-        assert_eq!(p.cookie_lifetime(Expiry::Default, exp), CookieLifetime::Until(exp));
-        let global = ExpiryPolicy { browser_session: true, ..p };
+        assert_eq!(
+            p.cookie_lifetime(Expiry::BrowserSession, exp),
+            CookieLifetime::BrowserSession
+        );
+        assert_eq!(
+            p.cookie_lifetime(Expiry::Default, exp),
+            CookieLifetime::Until(exp)
+        );
+        let global = ExpiryPolicy {
+            browser_session: true,
+            ..p
+        };
         assert!(global.is_browser_session(Expiry::Default));
         assert!(!global.is_browser_session(Expiry::Idle(Duration::seconds(5))));
     }
 
     #[test]
     fn touch_happens_only_past_the_threshold_and_never_for_fixed_dates() {
-        let p = ExpiryPolicy { touch_after: Some(Duration::minutes(10)), ..Default::default() };
+        let p = ExpiryPolicy {
+            touch_after: Some(Duration::minutes(10)),
+            ..Default::default()
+        };
         assert!(!p.needs_touch(Expiry::Default, t0(), t0() + Duration::minutes(9)));
         assert!(p.needs_touch(Expiry::Default, t0(), t0() + Duration::minutes(10)));
         assert!(!p.needs_touch(Expiry::At(t0()), t0(), t0() + Duration::hours(1)));
-        assert!(!ExpiryPolicy::default().needs_touch(Expiry::Default, t0(), t0() + Duration::days(3)));
+        assert!(!ExpiryPolicy::default().needs_touch(
+            Expiry::Default,
+            t0(),
+            t0() + Duration::days(3)
+        ));
     }
 
     #[test]

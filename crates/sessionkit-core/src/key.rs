@@ -48,7 +48,10 @@ impl<T> Copy for Key<T> {}
 impl<T> Key<T> {
     /// A key named `name`.
     pub const fn new(name: &'static str) -> Self {
-        Self { name, _type: PhantomData }
+        Self {
+            name,
+            _type: PhantomData,
+        }
     }
 
     /// The key's name in the session.

@@ -32,6 +32,8 @@ mod config;
 mod engine;
 mod error;
 mod expiry;
+#[cfg(feature = "axum")]
+mod extract;
 mod id;
 mod key;
 mod memory;
@@ -44,6 +46,8 @@ pub use config::SessionConfig;
 pub use engine::CookieAction;
 pub use error::Error;
 pub use expiry::{CookieLifetime, Expiry, ExpiryPolicy};
+#[cfg(feature = "axum")]
+pub use extract::MissingSessionLayer;
 pub use id::{IdHash, SessionId};
 pub use key::Key;
 pub use memory::MemoryStore;

@@ -127,7 +127,14 @@ impl MemoryStore {
             })
             .build();
         let shards = (0..SHARDS).map(|_| Mutex::new(())).collect();
-        Self { inner: Arc::new(Inner { cache, shards, users, expired }) }
+        Self {
+            inner: Arc::new(Inner {
+                cache,
+                shards,
+                users,
+                expired,
+            }),
+        }
     }
 
     fn shard(&self, id: &IdHash) -> MutexGuard<'_, ()> {
@@ -146,7 +153,10 @@ impl MemoryStore {
             }
         }
         if let Some(user) = &record.user {
-            lock(&self.inner.users).entry(user.clone()).or_default().insert(record.id);
+            lock(&self.inner.users)
+                .entry(user.clone())
+                .or_default()
+                .insert(record.id);
         }
         self.inner.cache.insert(record.id, Arc::new(record.clone()));
     }
@@ -165,7 +175,9 @@ fn unindex(users: &Mutex<HashMap<String, HashSet<IdHash>>>, user: &str, id: &IdH
 #[async_trait]
 impl SessionStore for MemoryStore {
     async fn load(&self, id: &IdHash) -> Result<Option<Record>, StoreError> {
-        Ok(self.live(id, OffsetDateTime::now_utc()).map(|r| (*r).clone()))
+        Ok(self
+            .live(id, OffsetDateTime::now_utc())
+            .map(|r| (*r).clone()))
     }
 
     async fn create(&self, record: &Record) -> Result<(), StoreError> {
@@ -177,7 +189,11 @@ impl SessionStore for MemoryStore {
         Ok(())
     }
 
-    async fn compare_and_swap(&self, record: &Record, expected_version: u64) -> Result<bool, StoreError> {
+    async fn compare_and_swap(
+        &self,
+        record: &Record,
+        expected_version: u64,
+    ) -> Result<bool, StoreError> {
         let _guard = self.shard(&record.id);
         match self.live(&record.id, OffsetDateTime::now_utc()) {
             Some(current) if current.version == expected_version => {
@@ -188,7 +204,12 @@ impl SessionStore for MemoryStore {
         }
     }
 
-    async fn touch(&self, id: &IdHash, expires_at: OffsetDateTime, now: OffsetDateTime) -> Result<bool, StoreError> {
+    async fn touch(
+        &self,
+        id: &IdHash,
+        expires_at: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
         let _guard = self.shard(id);
         match self.live(id, now) {
             Some(current) => {
@@ -238,7 +259,11 @@ impl UserIndex for MemoryStore {
         Ok(out)
     }
 
-    async fn delete_sessions_of(&self, user: &str, except: Option<&IdHash>) -> Result<u64, StoreError> {
+    async fn delete_sessions_of(
+        &self,
+        user: &str,
+        except: Option<&IdHash>,
+    ) -> Result<u64, StoreError> {
         let mut deleted = 0;
         for record in self.sessions_of(user).await? {
             if Some(&record.id) != except && self.delete(&record.id).await? {
@@ -250,7 +275,12 @@ impl UserIndex for MemoryStore {
 
     async fn count(&self) -> Result<u64, StoreError> {
         let now = OffsetDateTime::now_utc();
-        Ok(self.inner.cache.iter().filter(|(_, r)| !r.is_expired(now)).count() as u64)
+        Ok(self
+            .inner
+            .cache
+            .iter()
+            .filter(|(_, r)| !r.is_expired(now))
+            .count() as u64)
     }
 }
 

@@ -56,7 +56,9 @@ pub(crate) struct Inner {
 
 impl std::fmt::Debug for Session {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Session").field("store", &self.inner.store).finish_non_exhaustive()
+        f.debug_struct("Session")
+            .field("store", &self.inner.store)
+            .finish_non_exhaustive()
     }
 }
 
@@ -81,7 +83,12 @@ impl Session {
         client: Option<ClientInfo>,
     ) -> Self {
         Self {
-            inner: Arc::new(Inner { store, config, client, state: Mutex::new(State::new(id)) }),
+            inner: Arc::new(Inner {
+                store,
+                config,
+                client,
+                state: Mutex::new(State::new(id)),
+            }),
         }
     }
 
@@ -108,7 +115,10 @@ impl Session {
         match self.get_value(key).await? {
             Some(v) => serde_json::from_value(v)
                 .map(Some)
-                .map_err(|source| Error::Value { key: key.to_owned(), source }),
+                .map_err(|source| Error::Value {
+                    key: key.to_owned(),
+                    source,
+                }),
             None => Ok(None),
         }
     }
@@ -139,7 +149,9 @@ impl Session {
     ///
     /// [`Error::Store`] when the session could not be loaded.
     pub async fn insert_value(&self, key: &str, value: Value) -> Result<(), Error> {
-        self.write(Op::Insert(key.to_owned(), value)).await.map(drop)
+        self.write(Op::Insert(key.to_owned(), value))
+            .await
+            .map(drop)
     }
 
     /// Removes `key` and returns its value (Django `pop`). Removing a missing key
@@ -153,7 +165,10 @@ impl Session {
         match self.remove_value(key).await? {
             Some(v) => serde_json::from_value(v)
                 .map(Some)
-                .map_err(|source| Error::Value { key: key.to_owned(), source }),
+                .map_err(|source| Error::Value {
+                    key: key.to_owned(),
+                    source,
+                }),
             None => Ok(None),
         }
     }
@@ -259,12 +274,19 @@ impl Session {
     /// # Errors
     ///
     /// [`Error::Value`], [`Error::Serialize`] or [`Error::Store`].
-    pub async fn get_or_insert<T: Serialize + DeserializeOwned>(&self, key: &str, default: T) -> Result<T, Error> {
+    pub async fn get_or_insert<T: Serialize + DeserializeOwned>(
+        &self,
+        key: &str,
+        default: T,
+    ) -> Result<T, Error> {
         let mut state = self.inner.state.lock().await;
         self.ensure_loaded(&mut state).await?;
         state.accessed = true;
         if let Some(v) = state.view.data.get(key) {
-            return serde_json::from_value(v.clone()).map_err(|source| Error::Value { key: key.to_owned(), source });
+            return serde_json::from_value(v.clone()).map_err(|source| Error::Value {
+                key: key.to_owned(),
+                source,
+            });
         }
         let value = serde_json::to_value(&default).map_err(Error::Serialize)?;
         state.record_op(Op::Insert(key.to_owned(), value));
@@ -289,7 +311,10 @@ impl Session {
     ///
     /// [`Error::Store`] when the session could not be loaded.
     pub async fn increment(&self, key: &str, by: i64) -> Result<i64, Error> {
-        Ok(self.write(Op::Increment(key.to_owned(), by)).await?.unwrap_or_default())
+        Ok(self
+            .write(Op::Increment(key.to_owned(), by))
+            .await?
+            .unwrap_or_default())
     }
 
     /// Merges `entries` into the map at `key` (created when missing). Concurrent merges
@@ -299,7 +324,9 @@ impl Session {
     ///
     /// [`Error::Store`] when the session could not be loaded.
     pub async fn merge(&self, key: &str, entries: Map<String, Value>) -> Result<(), Error> {
-        self.write(Op::Merge(key.to_owned(), entries)).await.map(drop)
+        self.write(Op::Merge(key.to_owned(), entries))
+            .await
+            .map(drop)
     }
 
     /// Forces a save at the end of the request even if nothing changed through this
@@ -385,7 +412,8 @@ impl Session {
     pub async fn expiry_date(&self) -> Result<OffsetDateTime, Error> {
         let policy = self.inner.config.expiry;
         let now = OffsetDateTime::now_utc();
-        self.read(|s| policy.expires_at(s.view.expiry, s.view.created_at.unwrap_or(now), now)).await
+        self.read(|s| policy.expires_at(s.view.expiry, s.view.created_at.unwrap_or(now), now))
+            .await
     }
 
     /// How long until the session would expire if saved now (Django `get_expiry_age`).
@@ -405,7 +433,8 @@ impl Session {
     /// [`Error::Store`] when the session could not be loaded.
     pub async fn expires_at_browser_close(&self) -> Result<bool, Error> {
         let policy = self.inner.config.expiry;
-        self.read(|s| policy.is_browser_session(s.view.expiry)).await
+        self.read(|s| policy.is_browser_session(s.view.expiry))
+            .await
     }
 
     /// Django's test cookie: set it on one request ...
@@ -423,7 +452,13 @@ impl Session {
     ///
     /// [`Error::Store`] when the session could not be loaded.
     pub async fn test_cookie_worked(&self) -> Result<bool, Error> {
-        Ok(self.get::<String>(TEST_COOKIE_KEY).await.ok().flatten().as_deref() == Some(TEST_COOKIE_VALUE))
+        Ok(self
+            .get::<String>(TEST_COOKIE_KEY)
+            .await
+            .ok()
+            .flatten()
+            .as_deref()
+            == Some(TEST_COOKIE_VALUE))
     }
 
     /// Removes the test cookie key.

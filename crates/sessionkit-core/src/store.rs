@@ -38,7 +38,10 @@ impl StoreError {
         context: &'static str,
         source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
     ) -> Self {
-        Self::Backend { context, source: source.into() }
+        Self::Backend {
+            context,
+            source: source.into(),
+        }
     }
 }
 
@@ -72,7 +75,11 @@ pub trait SessionStore: Send + Sync + fmt::Debug + 'static {
     /// # Errors
     ///
     /// When the backend fails.
-    async fn compare_and_swap(&self, record: &Record, expected_version: u64) -> Result<bool, StoreError>;
+    async fn compare_and_swap(
+        &self,
+        record: &Record,
+        expected_version: u64,
+    ) -> Result<bool, StoreError>;
 
     /// Moves a record's expiry (and last-seen time) without rewriting its data.
     /// Returns `false` when the record is gone.
@@ -80,7 +87,12 @@ pub trait SessionStore: Send + Sync + fmt::Debug + 'static {
     /// # Errors
     ///
     /// When the backend fails.
-    async fn touch(&self, id: &IdHash, expires_at: OffsetDateTime, now: OffsetDateTime) -> Result<bool, StoreError>;
+    async fn touch(
+        &self,
+        id: &IdHash,
+        expires_at: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError>;
 
     /// Deletes a record; `false` when there was none.
     ///
@@ -117,7 +129,11 @@ pub trait UserIndex: Send + Sync {
     /// # Errors
     ///
     /// When the backend fails.
-    async fn delete_sessions_of(&self, user: &str, except: Option<&IdHash>) -> Result<u64, StoreError>;
+    async fn delete_sessions_of(
+        &self,
+        user: &str,
+        except: Option<&IdHash>,
+    ) -> Result<u64, StoreError>;
 
     /// Number of live sessions in the store.
     ///
@@ -147,10 +163,19 @@ impl<S: SessionStore + ?Sized> SessionStore for Arc<S> {
     async fn create(&self, record: &Record) -> Result<(), StoreError> {
         (**self).create(record).await
     }
-    async fn compare_and_swap(&self, record: &Record, expected_version: u64) -> Result<bool, StoreError> {
+    async fn compare_and_swap(
+        &self,
+        record: &Record,
+        expected_version: u64,
+    ) -> Result<bool, StoreError> {
         (**self).compare_and_swap(record, expected_version).await
     }
-    async fn touch(&self, id: &IdHash, expires_at: OffsetDateTime, now: OffsetDateTime) -> Result<bool, StoreError> {
+    async fn touch(
+        &self,
+        id: &IdHash,
+        expires_at: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
         (**self).touch(id, expires_at, now).await
     }
     async fn delete(&self, id: &IdHash) -> Result<bool, StoreError> {

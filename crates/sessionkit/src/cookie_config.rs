@@ -1,0 +1,283 @@
+//! The session cookie's name and attributes, and the headers that carry it.
+
+use cookie::{Cookie, SameSite};
+use http::HeaderMap;
+use sessionkit_core::CookieLifetime;
+use time::OffsetDateTime;
+
+/// Longest cookie value the layer looks at; anything longer is ignored as garbage.
+const MAX_INCOMING_VALUE: usize = 8192;
+
+/// Why a configuration was refused at startup.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ConfigError {
+    /// The cookie name is empty or has characters a cookie name cannot have.
+    #[error("invalid session cookie name {0:?}: use letters, digits and !#$%&'*+-.^_`|~")]
+    InvalidName(String),
+    /// A `__Host-` cookie must be Secure, have Path=/ and no Domain.
+    #[error("a `__Host-` cookie must be Secure, with Path=/ and no Domain")]
+    HostPrefix,
+    /// A `__Secure-` cookie must be Secure.
+    #[error("a `__Secure-` cookie must be Secure")]
+    SecurePrefix,
+    /// Browsers reject `SameSite=None` without `Secure`.
+    #[error("SameSite=None requires Secure")]
+    SameSiteNoneWithoutSecure,
+    /// Partitioned cookies must be Secure.
+    #[error("a Partitioned cookie must be Secure")]
+    PartitionedWithoutSecure,
+    /// The path must start with `/`.
+    #[error("cookie path must start with '/'")]
+    InvalidPath,
+    /// The idle timeout must be positive.
+    #[error("the idle timeout must be positive")]
+    InvalidTimeout,
+}
+
+/// Name and attributes of the session cookie. Defaults are the safe ones: `id`,
+/// `Path=/`, host-only, `HttpOnly`, `Secure`, `SameSite=Lax`, not partitioned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CookieConfig {
+    /// Cookie name.
+    pub name: String,
+    /// `Path` attribute.
+    pub path: String,
+    /// `Domain` attribute; `None` for a host-only cookie.
+    pub domain: Option<String>,
+    /// `Secure` attribute.
+    pub secure: bool,
+    /// `HttpOnly` attribute.
+    pub http_only: bool,
+    /// `SameSite` attribute; `None` to omit it.
+    pub same_site: Option<SameSite>,
+    /// `Partitioned` attribute (CHIPS).
+    pub partitioned: bool,
+}
+
+impl Default for CookieConfig {
+    fn default() -> Self {
+        Self {
+            name: "id".to_owned(),
+            path: "/".to_owned(),
+            domain: None,
+            secure: true,
+            http_only: true,
+            same_site: Some(SameSite::Lax),
+            partitioned: false,
+        }
+    }
+}
+
+impl CookieConfig {
+    /// Checks the combination of name and attributes.
+    ///
+    /// # Errors
+    ///
+    /// A [`ConfigError`] naming what is wrong.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let token = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
+        if self.name.is_empty() || !self.name.chars().all(token) {
+            return Err(ConfigError::InvalidName(self.name.clone()));
+        }
+        if !self.path.starts_with('/') || self.path.chars().any(|c| c.is_control() || c == ';') {
+            return Err(ConfigError::InvalidPath);
+        }
+        if self.name.starts_with("__Host-")
+            && (!self.secure || self.path != "/" || self.domain.is_some())
+        {
+            return Err(ConfigError::HostPrefix);
+        }
+        if self.name.starts_with("__Secure-") && !self.secure {
+            return Err(ConfigError::SecurePrefix);
+        }
+        if self.same_site == Some(SameSite::None) && !self.secure {
+            return Err(ConfigError::SameSiteNoneWithoutSecure);
+        }
+        if self.partitioned && !self.secure {
+            return Err(ConfigError::PartitionedWithoutSecure);
+        }
+        Ok(())
+    }
+
+    /// The value of the first cookie named exactly like the session cookie, across
+    /// every `Cookie` header. Oversized values are ignored.
+    pub(crate) fn find<'h>(&self, headers: &'h HeaderMap) -> Option<&'h str> {
+        headers
+            .get_all(http::header::COOKIE)
+            .iter()
+            .filter_map(|h| h.to_str().ok())
+            .flat_map(|h| h.split(';'))
+            .filter_map(|pair| pair.trim().split_once('='))
+            .find(|(name, _)| *name == self.name)
+            .map(|(_, value)| value.trim().trim_matches('"'))
+            .filter(|v| !v.is_empty() && v.len() <= MAX_INCOMING_VALUE)
+    }
+
+    fn build<'c>(&self, value: String) -> cookie::CookieBuilder<'c> {
+        let mut b = Cookie::build((self.name.clone(), value))
+            .path(self.path.clone())
+            .secure(self.secure)
+            .http_only(self.http_only)
+            .partitioned(self.partitioned);
+        if let Some(same_site) = self.same_site {
+            b = b.same_site(same_site);
+        }
+        if let Some(domain) = &self.domain {
+            b = b.domain(domain.clone());
+        }
+        b
+    }
+
+    /// `Set-Cookie` value carrying `value` for `lifetime`.
+    pub(crate) fn set_cookie(&self, value: String, lifetime: CookieLifetime) -> String {
+        let b = self.build(value);
+        let b = match lifetime {
+            CookieLifetime::BrowserSession => b,
+            CookieLifetime::Until(at) => {
+                let age = (at - OffsetDateTime::now_utc()).max(time::Duration::ZERO);
+                let rounded = (age + time::Duration::milliseconds(500)).whole_seconds();
+                b.max_age(time::Duration::seconds(rounded)).expires(at)
+            }
+        };
+        b.build().to_string()
+    }
+
+    /// `Set-Cookie` value that deletes the cookie (same name, path, domain, flags).
+    pub(crate) fn removal_cookie(&self) -> String {
+        self.build(String::new())
+            .max_age(time::Duration::ZERO)
+            .expires(OffsetDateTime::UNIX_EPOCH)
+            .build()
+            .to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::HeaderValue;
+
+    #[test]
+    fn defaults_are_safe_and_valid() {
+        let c = CookieConfig::default();
+        assert_eq!(c.validate(), Ok(()));
+        let set = c.set_cookie("v".into(), CookieLifetime::BrowserSession);
+        for attr in ["id=v", "HttpOnly", "Secure", "SameSite=Lax", "Path=/"] {
+            assert!(set.contains(attr), "{set}");
+        }
+        assert!(!set.contains("Domain"));
+        assert!(!set.contains("Max-Age"));
+        assert!(!set.contains("Expires"));
+    }
+
+    #[test]
+    fn invalid_combinations_are_config_errors() {
+        let bad = |f: fn(&mut CookieConfig)| {
+            let mut c = CookieConfig::default();
+            f(&mut c);
+            c.validate()
+        };
+        assert!(matches!(
+            bad(|c| c.name = "a b".into()),
+            Err(ConfigError::InvalidName(_))
+        ));
+        assert!(matches!(
+            bad(|c| c.name = String::new()),
+            Err(ConfigError::InvalidName(_))
+        ));
+        assert_eq!(
+            bad(|c| {
+                c.name = "__Host-id".into();
+                c.domain = Some("example.com".into())
+            }),
+            Err(ConfigError::HostPrefix)
+        );
+        assert_eq!(
+            bad(|c| {
+                c.name = "__Host-id".into();
+                c.path = "/app".into()
+            }),
+            Err(ConfigError::HostPrefix)
+        );
+        assert_eq!(
+            bad(|c| {
+                c.name = "__Secure-id".into();
+                c.secure = false
+            }),
+            Err(ConfigError::SecurePrefix)
+        );
+        assert_eq!(
+            bad(|c| {
+                c.same_site = Some(SameSite::None);
+                c.secure = false
+            }),
+            Err(ConfigError::SameSiteNoneWithoutSecure)
+        );
+        assert_eq!(
+            bad(|c| {
+                c.partitioned = true;
+                c.secure = false
+            }),
+            Err(ConfigError::PartitionedWithoutSecure)
+        );
+        assert_eq!(
+            bad(|c| c.path = "app".into()),
+            Err(ConfigError::InvalidPath)
+        );
+        assert_eq!(bad(|c| c.name = "__Host-id".into()), Ok(()));
+    }
+
+    #[test]
+    fn only_the_exactly_named_cookie_is_read_first_one_wins() {
+        let c = CookieConfig::default();
+        let mut h = HeaderMap::new();
+        h.append(
+            http::header::COOKIE,
+            HeaderValue::from_static("a=1; idx=2; xid=3"),
+        );
+        h.append(
+            http::header::COOKIE,
+            HeaderValue::from_static("b=2; id=first; id=second"),
+        );
+        assert_eq!(c.find(&h), Some("first"));
+        let mut big = HeaderMap::new();
+        let huge = format!("id={}", "A".repeat(9000));
+        big.insert(
+            http::header::COOKIE,
+            HeaderValue::from_str(&huge).expect("ascii"),
+        );
+        assert_eq!(c.find(&big), None);
+    }
+
+    #[test]
+    fn removal_cookie_keeps_attributes_and_expires_in_the_past() {
+        let c = CookieConfig {
+            domain: Some("example.com".into()),
+            path: "/app".into(),
+            partitioned: true,
+            ..Default::default()
+        };
+        let r = c.removal_cookie();
+        for attr in [
+            "id=",
+            "Max-Age=0",
+            "Expires=Thu, 01 Jan 1970 00:00:00 GMT",
+            "Domain=example.com",
+            "Path=/app",
+            "Secure",
+            "HttpOnly",
+            "SameSite=Lax",
+            "Partitioned",
+        ] {
+            assert!(r.contains(attr), "{attr} missing in {r}");
+        }
+    }
+
+    #[test]
+    fn persistent_cookie_max_age_and_expires_agree() {
+        let at = OffsetDateTime::now_utc() + time::Duration::hours(1);
+        let s = CookieConfig::default().set_cookie("v".into(), CookieLifetime::Until(at));
+        assert!(s.contains("Max-Age=3600"), "{s}");
+        assert!(s.contains("Expires="), "{s}");
+    }
+}

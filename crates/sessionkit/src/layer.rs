@@ -1,0 +1,527 @@
+//! The tower layer: reads the cookie, attaches a [`Session`] to the request, saves
+//! after the handler and writes the cookie.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use http::header::{HeaderValue, SET_COOKIE, USER_AGENT, VARY};
+use http::{Request, Response, StatusCode};
+use sessionkit_core::{ClientInfo, CookieAction, Session, SessionConfig, SessionId, SessionStore};
+use tower_layer::Layer;
+use tower_service::Service;
+
+use crate::cookie_store::{CookieSlot, CookieStore, BROWSER_COOKIE_LIMIT};
+use crate::seal::{Protection, Sealer};
+use crate::{ConfigError, CookieConfig, KeyRing};
+
+/// What went wrong finishing a request's session; given to the error handler.
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    /// Loading or saving failed (store down, timeout, endless conflicts).
+    #[error(transparent)]
+    Engine(#[from] sessionkit_core::Error),
+    /// The cookie store's cookie would exceed what browsers keep.
+    #[error("session is too large for a cookie: {size} bytes, browsers keep at most {limit}")]
+    CookieTooLarge {
+        /// Size of `name=value`.
+        size: usize,
+        /// The browser limit.
+        limit: usize,
+    },
+    /// The session could not be encoded.
+    #[error(transparent)]
+    Codec(#[from] sessionkit_core::codec::CodecError),
+}
+
+/// Turns a [`SessionError`] into the response the client gets (fail closed).
+pub type ErrorHandler = Arc<dyn Fn(&SessionError) -> Response<String> + Send + Sync>;
+
+fn default_error_response(error: &SessionError) -> Response<String> {
+    let (status, text) = match error {
+        SessionError::CookieTooLarge { .. } => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "The session is too large to be stored in a cookie.",
+        ),
+        _ => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Session storage is unavailable. Please try again shortly.",
+        ),
+    };
+    let mut res = Response::new(text.to_owned());
+    *res.status_mut() = status;
+    res.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    res
+}
+
+#[derive(Clone)]
+enum Backend {
+    Server(Arc<dyn SessionStore>),
+    Cookie(CookieStore),
+}
+
+struct Shared {
+    backend: Backend,
+    cookie: CookieConfig,
+    engine: Arc<SessionConfig>,
+    id_sealer: Option<Sealer>,
+    on_error: ErrorHandler,
+}
+
+/// Builds a [`SessionLayer`]; every setting has a safe default.
+///
+/// # Examples
+///
+/// ```
+/// use sessionkit::{MemoryStore, SameSite, SessionLayer};
+/// use time::Duration;
+///
+/// let layer = SessionLayer::builder(MemoryStore::new())
+///     .with_name("__Host-session")
+///     .with_same_site(Some(SameSite::Strict))
+///     .with_idle_timeout(Duration::minutes(30))
+///     .with_absolute_lifetime(Some(Duration::hours(8)))
+///     .build()?;
+/// # let _ = layer;
+/// # Ok::<(), sessionkit::ConfigError>(())
+/// ```
+pub struct SessionLayerBuilder {
+    backend: Backend,
+    cookie: CookieConfig,
+    engine: SessionConfig,
+    signed_ids: Option<KeyRing>,
+    on_error: ErrorHandler,
+}
+
+impl std::fmt::Debug for SessionLayerBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionLayerBuilder")
+            .field("cookie", &self.cookie)
+            .field("engine", &self.engine)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SessionLayerBuilder {
+    fn new(backend: Backend) -> Self {
+        Self {
+            backend,
+            cookie: CookieConfig::default(),
+            engine: SessionConfig::default(),
+            signed_ids: None,
+            on_error: Arc::new(default_error_response),
+        }
+    }
+
+    /// Cookie name (default `id`). `__Host-` and `__Secure-` prefixes are checked.
+    pub fn with_name(mut self, name: &str) -> Self {
+        name.clone_into(&mut self.cookie.name);
+        self
+    }
+
+    /// Cookie `Path` (default `/`).
+    pub fn with_path(mut self, path: &str) -> Self {
+        path.clone_into(&mut self.cookie.path);
+        self
+    }
+
+    /// Cookie `Domain` (default none: host-only).
+    pub fn with_domain(mut self, domain: Option<&str>) -> Self {
+        self.cookie.domain = domain.map(str::to_owned);
+        self
+    }
+
+    /// `Secure` (default on; browsers accept Secure cookies on `http://localhost`).
+    pub fn with_secure(mut self, secure: bool) -> Self {
+        self.cookie.secure = secure;
+        self
+    }
+
+    /// `HttpOnly` (default on).
+    pub fn with_http_only(mut self, http_only: bool) -> Self {
+        self.cookie.http_only = http_only;
+        self
+    }
+
+    /// `SameSite` (default `Lax`; `None` omits the attribute).
+    pub fn with_same_site(mut self, same_site: Option<cookie::SameSite>) -> Self {
+        self.cookie.same_site = same_site;
+        self
+    }
+
+    /// `Partitioned` (default off).
+    pub fn with_partitioned(mut self, partitioned: bool) -> Self {
+        self.cookie.partitioned = partitioned;
+        self
+    }
+
+    /// Replaces every cookie setting at once.
+    pub fn with_cookie_config(mut self, cookie: CookieConfig) -> Self {
+        self.cookie = cookie;
+        self
+    }
+
+    /// Sliding inactivity limit (default 14 days).
+    pub fn with_idle_timeout(mut self, idle: time::Duration) -> Self {
+        self.engine.expiry.idle_timeout = idle;
+        self
+    }
+
+    /// Hard limit from creation (default 30 days); `None` for none.
+    pub fn with_absolute_lifetime(mut self, limit: Option<time::Duration>) -> Self {
+        self.engine.expiry.absolute_lifetime = limit;
+        self
+    }
+
+    /// Browser-session cookies (no Max-Age) unless a session sets its own expiry.
+    pub fn with_browser_session(mut self, on: bool) -> Self {
+        self.engine.expiry.browser_session = on;
+        self
+    }
+
+    /// Refresh the expiry of read-only requests once this much of the idle window has
+    /// passed (default: never; reading does not extend a session).
+    pub fn with_touch_after(mut self, after: Option<time::Duration>) -> Self {
+        self.engine.expiry.touch_after = after;
+        self
+    }
+
+    /// Re-save every non-empty session on every request (default off).
+    pub fn with_save_every_request(mut self, on: bool) -> Self {
+        self.engine.save_every_request = on;
+        self
+    }
+
+    /// Longest a store call may take (default 5 s).
+    pub fn with_store_timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.engine.store_timeout = timeout;
+        self
+    }
+
+    /// Replaces every engine setting at once.
+    pub fn with_session_config(mut self, config: SessionConfig) -> Self {
+        self.engine = config;
+        self
+    }
+
+    /// Sign the session id in the cookie (server-side stores): a forged or altered id
+    /// is refused without a store lookup.
+    pub fn with_signed_ids(mut self, keys: KeyRing) -> Self {
+        self.signed_ids = Some(keys);
+        self
+    }
+
+    /// The response sent when the session cannot be loaded or saved (default: 503
+    /// with a short text, or 500 for an oversized cookie session).
+    pub fn with_error_handler(
+        mut self,
+        handler: impl Fn(&SessionError) -> Response<String> + Send + Sync + 'static,
+    ) -> Self {
+        self.on_error = Arc::new(handler);
+        self
+    }
+
+    /// Checks the settings and builds the layer.
+    ///
+    /// # Errors
+    ///
+    /// A [`ConfigError`] for an invalid cookie name or attribute combination.
+    pub fn build(self) -> Result<SessionLayer, ConfigError> {
+        self.cookie.validate()?;
+        if !self.engine.expiry.idle_timeout.is_positive() {
+            return Err(ConfigError::InvalidTimeout);
+        }
+        let id_sealer = self
+            .signed_ids
+            .as_ref()
+            .map(|k| Sealer::new(k, "sessionkit session id", Protection::Signed));
+        Ok(SessionLayer {
+            shared: Arc::new(Shared {
+                backend: self.backend,
+                cookie: self.cookie,
+                engine: Arc::new(self.engine),
+                id_sealer,
+                on_error: self.on_error,
+            }),
+        })
+    }
+}
+
+/// The session middleware.
+///
+/// # Examples
+///
+/// ```
+/// use axum::{routing::get, Router};
+/// use sessionkit::{MemoryStore, Session, SessionLayer};
+///
+/// async fn visits(session: Session) -> Result<String, sessionkit::Error> {
+///     let n = session.increment("visits", 1).await?;
+///     Ok(format!("visit number {n}"))
+/// }
+///
+/// let app: Router = Router::new()
+///     .route("/", get(visits))
+///     .layer(SessionLayer::new(MemoryStore::new()));
+/// # let _ = app;
+/// ```
+#[derive(Clone)]
+pub struct SessionLayer {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for SessionLayer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionLayer")
+            .field("cookie", &self.shared.cookie)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SessionLayer {
+    /// A layer over a server-side store with every default.
+    pub fn new(store: impl SessionStore) -> Self {
+        Self::from_defaults(Backend::Server(Arc::new(store)))
+    }
+
+    /// A layer keeping whole sessions in the cookie, with every default.
+    pub fn cookie_store(store: CookieStore) -> Self {
+        Self::from_defaults(Backend::Cookie(store))
+    }
+
+    fn from_defaults(backend: Backend) -> Self {
+        let b = SessionLayerBuilder::new(backend);
+        let id_sealer = None;
+        Self {
+            shared: Arc::new(Shared {
+                backend: b.backend,
+                cookie: b.cookie,
+                engine: Arc::new(b.engine),
+                id_sealer,
+                on_error: b.on_error,
+            }),
+        }
+    }
+
+    /// A builder over a server-side store.
+    pub fn builder(store: impl SessionStore) -> SessionLayerBuilder {
+        SessionLayerBuilder::new(Backend::Server(Arc::new(store)))
+    }
+
+    /// A builder for the cookie store.
+    pub fn cookie_store_builder(store: CookieStore) -> SessionLayerBuilder {
+        SessionLayerBuilder::new(Backend::Cookie(store))
+    }
+}
+
+impl<S> Layer<S> for SessionLayer {
+    type Service = SessionService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        SessionService {
+            inner,
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+/// The service [`SessionLayer`] wraps around an inner service.
+#[derive(Clone)]
+pub struct SessionService<S> {
+    inner: S,
+    shared: Arc<Shared>,
+}
+
+impl<S> std::fmt::Debug for SessionService<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionService").finish_non_exhaustive()
+    }
+}
+
+/// The response future of [`SessionService`].
+pub type ResponseFuture<B, E> = Pin<Box<dyn Future<Output = Result<Response<B>, E>> + Send>>;
+
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for SessionService<S>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    ReqBody: Send + 'static,
+    ResBody: From<String> + Send + 'static,
+{
+    type Response = Response<ResBody>;
+    type Error = S::Error;
+    type Future = ResponseFuture<ResBody, S::Error>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
+        let shared = self.shared.clone();
+        let raw = shared.cookie.find(req.headers());
+        let client = client_info(&req);
+        let (session, slot) = match &shared.backend {
+            Backend::Server(store) => {
+                let id = raw.and_then(|v| shared.read_id(v));
+                (
+                    Session::from_parts(store.clone(), shared.engine.clone(), id, client),
+                    None,
+                )
+            }
+            Backend::Cookie(cookie_store) => {
+                let opened = raw.and_then(|v| {
+                    let opened = cookie_store.open(&shared.cookie.name, v);
+                    if opened.is_none() {
+                        tracing::warn!("session cookie failed verification or expired; starting an empty session");
+                    }
+                    opened
+                });
+                let (id, record) = opened.map_or((None, None), |(i, r)| (Some(i), Some(r)));
+                let slot = Arc::new(CookieSlot::new(record));
+                let session = Session::from_parts(slot.clone(), shared.engine.clone(), id, client);
+                (session, Some(slot))
+            }
+        };
+        req.extensions_mut().insert(session.clone());
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        Box::pin(async move {
+            let res = inner.call(req).await?;
+            Ok(shared.finish(&session, slot.as_deref(), res).await)
+        })
+    }
+}
+
+fn client_info<B>(req: &Request<B>) -> Option<ClientInfo> {
+    let user_agent = req
+        .headers()
+        .get(USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(|ua| ua.chars().take(256).collect());
+    let address = req
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip().to_string());
+    Some(ClientInfo {
+        user_agent,
+        address,
+    })
+}
+
+impl Shared {
+    fn read_id(&self, value: &str) -> Option<SessionId> {
+        let id = match &self.id_sealer {
+            Some(sealer) => sealer
+                .open(&self.cookie.name, value)
+                .and_then(|(v, _)| SessionId::parse(&v)),
+            None => SessionId::parse(value),
+        };
+        if id.is_none() {
+            tracing::warn!("malformed or forged session cookie ignored; possibly suspicious");
+        }
+        id
+    }
+
+    fn cookie_value(
+        &self,
+        id: &SessionId,
+        slot: Option<&CookieSlot>,
+    ) -> Result<String, SessionError> {
+        let name = &self.cookie.name;
+        let value = match (&self.backend, slot.and_then(CookieSlot::current)) {
+            (Backend::Cookie(store), Some(record)) => store.seal(name, id, &record)?,
+            _ => match &self.id_sealer {
+                Some(sealer) => sealer.seal(name, id.to_string()),
+                None => id.to_string(),
+            },
+        };
+        let size = name.len() + 1 + value.len();
+        if size > BROWSER_COOKIE_LIMIT {
+            tracing::error!(
+                size,
+                "session cookie would exceed the browser limit; refusing to send it"
+            );
+            return Err(SessionError::CookieTooLarge {
+                size,
+                limit: BROWSER_COOKIE_LIMIT,
+            });
+        }
+        Ok(value)
+    }
+
+    async fn finish<B: From<String>>(
+        &self,
+        session: &Session,
+        slot: Option<&CookieSlot>,
+        mut res: Response<B>,
+    ) -> Response<B> {
+        if res.status().is_server_error() {
+            if session.accessed().await {
+                add_vary_cookie(&mut res);
+            }
+            return res;
+        }
+        let outcome = match session.commit().await {
+            Ok(action) => self.set_cookie_header(action, slot),
+            Err(e) => Err(SessionError::Engine(e)),
+        };
+        let mut res = match outcome {
+            Ok(Some(header)) => {
+                res.headers_mut().append(SET_COOKIE, header);
+                res
+            }
+            Ok(None) => res,
+            Err(e) => {
+                tracing::error!(error = %e, "session could not be saved; failing closed");
+                (self.on_error)(&e).map(B::from)
+            }
+        };
+        if session.accessed().await {
+            add_vary_cookie(&mut res);
+        }
+        res
+    }
+
+    fn set_cookie_header(
+        &self,
+        action: CookieAction,
+        slot: Option<&CookieSlot>,
+    ) -> Result<Option<HeaderValue>, SessionError> {
+        let text = match action {
+            CookieAction::Keep => return Ok(None),
+            CookieAction::Remove => self.cookie.removal_cookie(),
+            CookieAction::Set { id, lifetime } => self
+                .cookie
+                .set_cookie(self.cookie_value(&id, slot)?, lifetime),
+        };
+        Ok(HeaderValue::from_str(&text).ok())
+    }
+}
+
+/// Adds `Cookie` to `Vary` once, merged with any values already there.
+fn add_vary_cookie<B>(res: &mut Response<B>) {
+    let existing: Vec<String> = res
+        .headers()
+        .get_all(VARY)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|v| v.trim().to_owned())
+        .filter(|v| !v.is_empty())
+        .collect();
+    if existing
+        .iter()
+        .any(|v| v == "*" || v.eq_ignore_ascii_case("cookie"))
+    {
+        return;
+    }
+    let mut all = existing;
+    all.push("Cookie".to_owned());
+    if let Ok(value) = HeaderValue::from_str(&all.join(", ")) {
+        res.headers_mut().insert(VARY, value);
+    }
+}
