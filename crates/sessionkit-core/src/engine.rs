@@ -38,6 +38,11 @@ pub(crate) struct View {
 }
 
 impl View {
+    /// Nothing worth storing: no data and no bound user.
+    fn is_empty(&self) -> bool {
+        self.data.is_empty() && self.user.is_none()
+    }
+
     fn of(record: &Record) -> Self {
         Self {
             data: record.data.clone(),
@@ -195,7 +200,7 @@ impl Session {
         }
         let now = OffsetDateTime::now_utc();
         let Some(saved) = state.saved.clone() else {
-            if !state.view.data.is_empty() {
+            if !state.view.is_empty() {
                 let record = self.fresh_record(state, now, None);
                 self.create(state, record, now).await?;
             }
@@ -288,7 +293,7 @@ impl Session {
             return self.interrupted(state);
         };
         let record = self.fresh_record(state, now, Some(&current));
-        if record.data.is_empty() {
+        if record.is_empty() {
             self.timed(self.inner.store.delete(&saved.id)).await?;
             state.remove_cookie();
             state.settle(None, None);
@@ -311,7 +316,7 @@ impl Session {
         for _ in 0..attempts {
             let mut next = base.clone();
             state.changes.apply(&mut next);
-            if next.data.is_empty() {
+            if next.is_empty() {
                 self.timed(self.inner.store.delete(&base.id)).await?;
                 state.remove_cookie();
                 state.settle(None, None);

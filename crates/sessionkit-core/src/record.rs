@@ -73,6 +73,12 @@ impl Record {
         }
     }
 
+    /// Whether there is nothing worth storing: no data and no bound user. An empty
+    /// session is never stored, and a session that becomes empty is deleted.
+    pub fn is_empty(&self) -> bool {
+        self.data.is_empty() && self.user.is_none()
+    }
+
     /// Whether the record has expired at `now`.
     pub fn is_expired(&self, now: OffsetDateTime) -> bool {
         self.expires_at <= now
