@@ -33,3 +33,29 @@ impl<S: Send + Sync> FromRequestParts<S> for Session {
             .ok_or(MissingSessionLayer)
     }
 }
+
+/// Handlers can return `Result<_, sessionkit::Error>` and use `?`: store trouble
+/// becomes a 503, a session ended by a concurrent logout a 400 (Django's
+/// `SessionInterrupted`), anything else a 500. The body is a short, fixed text: no
+/// internals reach the client; the details go to the log.
+impl IntoResponse for crate::Error {
+    fn into_response(self) -> Response {
+        use crate::Error;
+        let (status, text) = match &self {
+            Error::Store(_) | Error::Unavailable | Error::Conflict(_) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Session storage is unavailable. Please try again shortly.",
+            ),
+            Error::Interrupted => (
+                StatusCode::BAD_REQUEST,
+                "The session was ended by another request. Please try again.",
+            ),
+            Error::Value { .. } | Error::Serialize(_) | Error::Random(_) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "The session could not be used.",
+            ),
+        };
+        tracing::error!(error = %self, "session error answered with {status}");
+        (status, text).into_response()
+    }
+}

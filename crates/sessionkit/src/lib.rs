@@ -47,3 +47,8 @@ pub use sessionkit_core::{
     codec, store, ClientInfo, CookieLifetime, Data, Error, Expiry, ExpiryPolicy, IdHash, Key,
     MemoryStore, Record, Session, SessionConfig, SessionId, SessionStore,
 };
+
+/// The README's example, compiled and run as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+struct ReadmeDoctest;
