@@ -84,7 +84,7 @@ impl fmt::Debug for SessionId {
 ///
 /// Knowing a hash does not let anyone present the session; it is safe to log, list and
 /// pass to operators (the CLI shows it). Equality is constant-time.
-#[derive(Clone, Copy, Eq, Hash)]
+#[derive(Clone, Copy, Eq)]
 pub struct IdHash([u8; 32]);
 
 impl IdHash {
@@ -124,6 +124,12 @@ impl IdHash {
 impl PartialEq for IdHash {
     fn eq(&self, other: &Self) -> bool {
         self.0.ct_eq(&other.0).into()
+    }
+}
+
+impl std::hash::Hash for IdHash {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.0.hash(state);
     }
 }
 

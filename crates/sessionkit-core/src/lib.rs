@@ -52,5 +52,5 @@ pub use id::{IdHash, SessionId};
 pub use key::Key;
 pub use memory::MemoryStore;
 pub use record::{ClientInfo, Data, Record};
-pub use session::Session;
+pub use session::{Session, CSRF_SECRET_KEY};
 pub use store::{ExpiredDeletion, SessionStore, StoreError, UserIndex};

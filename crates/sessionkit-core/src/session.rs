@@ -12,6 +12,10 @@ use crate::changes::{apply_to_data, Op};
 use crate::engine::{CookieAction, State};
 use crate::{ClientInfo, Data, Error, Expiry, Record, SessionConfig, SessionId, SessionStore};
 
+/// Session key holding the CSRF secret (see `sessionkit::csrf`); removed by
+/// [`Session::login`] so the token rotates when privileges change.
+pub const CSRF_SECRET_KEY: &str = "_csrf";
+
 /// Key of Django's test-cookie helpers.
 const TEST_COOKIE_KEY: &str = "testcookie";
 const TEST_COOKIE_VALUE: &str = "worked";
@@ -358,8 +362,9 @@ impl Session {
         Ok(())
     }
 
-    /// Logs `user` in: cycles the id (keeping the data) and binds the session to the
-    /// user, so it shows up in "sessions of a user" and goes with "log out everywhere".
+    /// Logs `user` in: cycles the id (keeping the data), binds the session to the
+    /// user, so it shows up in "sessions of a user" and goes with "log out everywhere",
+    /// and drops the CSRF secret so a token issued before login stops working.
     ///
     /// # Errors
     ///
@@ -369,6 +374,9 @@ impl Session {
         self.ensure_loaded(&mut state).await?;
         state.cycle = true;
         state.record_op(Op::SetUser(Some(user.to_owned())));
+        if state.view.data.contains_key(CSRF_SECRET_KEY) {
+            state.record_op(Op::Remove(CSRF_SECRET_KEY.to_owned()));
+        }
         Ok(())
     }
 

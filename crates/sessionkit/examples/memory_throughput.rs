@@ -43,15 +43,25 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     report("engine create", start);
 
     let app = Router::new()
-        .route("/read", get(|s: Session| async move { s.get::<String>("user").await.map(|u| u.unwrap_or_default()) }))
-        .route("/write", get(|s: Session| async move { s.increment("n", 1).await.map(|n| n.to_string()) }))
+        .route(
+            "/read",
+            get(|s: Session| async move {
+                s.get::<String>("user").await.map(|u| u.unwrap_or_default())
+            }),
+        )
+        .route(
+            "/write",
+            get(|s: Session| async move { s.increment("n", 1).await.map(|n| n.to_string()) }),
+        )
         .route("/idle", get(|| async { "ok" }))
         .layer(SessionLayer::new(store.clone()));
     let cookie = format!("id={id}");
     for route in ["/idle", "/read", "/write"] {
         let start = Instant::now();
         for _ in 0..N {
-            let req = http::Request::get(route).header("cookie", &cookie).body(Body::empty())?;
+            let req = http::Request::get(route)
+                .header("cookie", &cookie)
+                .body(Body::empty())?;
             let res = app.clone().oneshot(req).await?;
             assert!(res.status().is_success());
         }

@@ -31,6 +31,7 @@
 
 mod cookie_config;
 mod cookie_store;
+pub mod csrf;
 mod keys;
 mod layer;
 mod seal;

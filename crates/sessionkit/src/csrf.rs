@@ -1,0 +1,396 @@
+//! CSRF protection tied to the session: a per-session synchronizer secret, masked
+//! tokens for pages, and a layer that checks unsafe requests.
+//!
+//! A page gets a token with [`token`] and puts it in a hidden `csrf_token` field or
+//! sends it in the `X-CSRF-Token` header. [`CsrfLayer`] (installed *inside*
+//! `SessionLayer`) rejects POST, PUT, PATCH and DELETE requests whose token is missing or
+//! does not match, or whose `Origin` (or, without one, `Referer`) is not allowed, with a
+//! 403 that says which check failed. Tokens are masked with fresh randomness on every
+//! render (no BREACH-style leak through compression) and compared in constant time.
+//! The secret is dropped by `Session::login`, so a token from before login is refused
+//! after it.
+//!
+//! # Examples
+//!
+//! ```
+//! use axum::{routing::{get, post}, Router};
+//! use sessionkit::csrf::{self, CsrfLayer};
+//! use sessionkit::{MemoryStore, Session, SessionLayer};
+//!
+//! async fn form(session: Session) -> Result<String, sessionkit::Error> {
+//!     let token = csrf::token(&session).await?;
+//!     Ok(format!(r#"<form method="post"><input type="hidden" name="csrf_token" value="{token}"></form>"#))
+//! }
+//!
+//! let app: Router = Router::new()
+//!     .route("/prefs", get(form).post(|| async { "Preferences saved" }))
+//!     .layer(CsrfLayer::new().with_allowed_origin("https://shop.example"))
+//!     .layer(SessionLayer::new(MemoryStore::new()));
+//! # let _ = app;
+//! ```
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use bytes::Bytes;
+use http::{header, Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Limited};
+use sessionkit_core::{Error, Session, CSRF_SECRET_KEY};
+use subtle::ConstantTimeEq;
+use tower_layer::Layer;
+use tower_service::Service;
+
+/// Form field carrying the token.
+pub const FORM_FIELD: &str = "csrf_token";
+/// Header carrying the token.
+pub const HEADER: &str = "x-csrf-token";
+
+const SECRET_LEN: usize = 32;
+
+fn random_bytes() -> Result<[u8; SECRET_LEN], Error> {
+    let mut bytes = [0u8; SECRET_LEN];
+    getrandom::fill(&mut bytes).map_err(|e| Error::Random(e.to_string()))?;
+    Ok(bytes)
+}
+
+async fn secret(session: &Session) -> Result<Option<[u8; SECRET_LEN]>, Error> {
+    let stored: Option<String> = session.get(CSRF_SECRET_KEY).await.unwrap_or(None);
+    Ok(stored
+        .and_then(|s| URL_SAFE_NO_PAD.decode(s).ok())
+        .and_then(|b| <[u8; SECRET_LEN]>::try_from(b.as_slice()).ok()))
+}
+
+/// A masked token for a page; creates the session's secret on first use (which stores
+/// the session). Each call gives a different string; all verify.
+///
+/// # Errors
+///
+/// When the session cannot be loaded or saved, or no randomness is available.
+pub async fn token(session: &Session) -> Result<String, Error> {
+    let secret = match secret(session).await? {
+        Some(s) => s,
+        None => {
+            let fresh = random_bytes()?;
+            session
+                .insert(CSRF_SECRET_KEY, URL_SAFE_NO_PAD.encode(fresh))
+                .await?;
+            fresh
+        }
+    };
+    let mask = random_bytes()?;
+    let mut out = Vec::with_capacity(SECRET_LEN * 2);
+    out.extend_from_slice(&mask);
+    out.extend(secret.iter().zip(mask.iter()).map(|(s, m)| s ^ m));
+    Ok(URL_SAFE_NO_PAD.encode(out))
+}
+
+/// Replaces the session's secret: every token issued so far stops working.
+///
+/// # Errors
+///
+/// When the session cannot be loaded.
+pub async fn rotate(session: &Session) -> Result<(), Error> {
+    session.remove_value(CSRF_SECRET_KEY).await.map(drop)
+}
+
+/// Whether `presented` is a valid masked token for the session's secret.
+///
+/// # Errors
+///
+/// When the session cannot be loaded.
+pub async fn verify(session: &Session, presented: &str) -> Result<bool, Error> {
+    let Some(secret) = secret(session).await? else {
+        return Ok(false);
+    };
+    let Ok(bytes) = URL_SAFE_NO_PAD.decode(presented.trim()) else {
+        return Ok(false);
+    };
+    if bytes.len() != SECRET_LEN * 2 {
+        return Ok(false);
+    }
+    let (mask, masked) = bytes.split_at(SECRET_LEN);
+    let unmasked: Vec<u8> = masked.iter().zip(mask).map(|(a, b)| a ^ b).collect();
+    Ok(unmasked.ct_eq(&secret).into())
+}
+
+/// Which check refused a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rejection {
+    /// `CsrfLayer` runs outside `SessionLayer` (a configuration error: 500).
+    NoSession,
+    /// The `Origin`/`Referer` is not an allowed origin.
+    Origin(String),
+    /// Neither the header nor the form field carried a token.
+    Missing,
+    /// The token does not match the session's secret (or the session has none).
+    Mismatch,
+    /// The form body was larger than the configured limit.
+    BodyTooLarge,
+}
+
+impl Rejection {
+    fn response(&self) -> Response<String> {
+        let (status, text) = match self {
+            Self::NoSession => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "CSRF check misconfigured: CsrfLayer must be installed inside SessionLayer.".to_owned(),
+            ),
+            Self::Origin(origin) => (
+                StatusCode::FORBIDDEN,
+                format!("CSRF check failed: origin {origin} is not allowed."),
+            ),
+            Self::Missing => (
+                StatusCode::FORBIDDEN,
+                format!("CSRF check failed: no token (send the `{FORM_FIELD}` form field or the X-CSRF-Token header)."),
+            ),
+            Self::Mismatch => (
+                StatusCode::FORBIDDEN,
+                "CSRF check failed: the token is invalid or expired; reload the page and try again.".to_owned(),
+            ),
+            Self::BodyTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "CSRF check failed: form body too large.".to_owned()),
+        };
+        let mut res = Response::new(text);
+        *res.status_mut() = status;
+        res.headers_mut().insert(
+            header::CONTENT_TYPE,
+            header::HeaderValue::from_static("text/plain; charset=utf-8"),
+        );
+        res
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Config {
+    allowed_origins: Vec<String>,
+    exempt: Vec<String>,
+    max_form_bytes: usize,
+}
+
+/// The CSRF layer. Install it inside `SessionLayer` (add it with `.layer()` *before*
+/// the session layer in axum's bottom-up order).
+#[derive(Debug, Clone)]
+pub struct CsrfLayer {
+    config: Arc<Config>,
+}
+
+impl Default for CsrfLayer {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl CsrfLayer {
+    /// Same-origin requests only (the `Origin` must match the `Host`), 1 MiB form limit.
+    pub fn new() -> Self {
+        Self {
+            config: Arc::new(Config {
+                allowed_origins: Vec::new(),
+                exempt: Vec::new(),
+                max_form_bytes: 1 << 20,
+            }),
+        }
+    }
+
+    /// Also allow this origin (`scheme://host[:port]`). Once any origin is listed, only
+    /// listed origins are allowed.
+    pub fn with_allowed_origin(mut self, origin: &str) -> Self {
+        Arc::make_mut(&mut self.config)
+            .allowed_origins
+            .push(origin.trim_end_matches('/').to_ascii_lowercase());
+        self
+    }
+
+    /// Skip the checks for this exact path, or for every path under it when it ends
+    /// with `/` (webhooks, APIs authenticated otherwise).
+    pub fn with_exempt_path(mut self, path: &str) -> Self {
+        Arc::make_mut(&mut self.config).exempt.push(path.to_owned());
+        self
+    }
+
+    /// Largest form body read to find the token.
+    pub fn with_max_form_bytes(mut self, max: usize) -> Self {
+        Arc::make_mut(&mut self.config).max_form_bytes = max;
+        self
+    }
+}
+
+impl<S> Layer<S> for CsrfLayer {
+    type Service = CsrfService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        CsrfService {
+            inner,
+            config: self.config.clone(),
+        }
+    }
+}
+
+/// The service of [`CsrfLayer`].
+#[derive(Debug, Clone)]
+pub struct CsrfService<S> {
+    inner: S,
+    config: Arc<Config>,
+}
+
+impl Config {
+    fn exempt(&self, path: &str) -> bool {
+        self.exempt.iter().any(|e| {
+            if e.ends_with('/') {
+                path.starts_with(e.as_str())
+            } else {
+                path == e
+            }
+        })
+    }
+
+    fn check_origin<B>(&self, req: &Request<B>) -> Result<(), Rejection> {
+        let headers = req.headers();
+        let text = |name| {
+            headers
+                .get(name)
+                .and_then(|v: &header::HeaderValue| v.to_str().ok())
+        };
+        let origin = match (text(header::ORIGIN), text(header::REFERER)) {
+            (Some(o), _) => o.to_ascii_lowercase(),
+            (None, Some(r)) => origin_of(r).unwrap_or_else(|| r.to_owned()),
+            (None, None) => return Ok(()),
+        };
+        let allowed = if self.allowed_origins.is_empty() {
+            let host = text(header::HOST).map(str::to_ascii_lowercase);
+            host.is_some_and(|h| origin.split_once("://").is_some_and(|(_, rest)| rest == h))
+        } else {
+            self.allowed_origins.contains(&origin)
+        };
+        if allowed {
+            Ok(())
+        } else {
+            Err(Rejection::Origin(origin.chars().take(100).collect()))
+        }
+    }
+}
+
+fn origin_of(url: &str) -> Option<String> {
+    let (scheme, rest) = url.split_once("://")?;
+    let host = rest.split(['/', '?', '#']).next()?;
+    Some(format!("{scheme}://{host}").to_ascii_lowercase())
+}
+
+fn form_token(body: &[u8]) -> Option<String> {
+    form_urlencoded::parse(body)
+        .find(|(k, _)| k == FORM_FIELD)
+        .map(|(_, v)| v.into_owned())
+}
+
+/// The response future of [`CsrfService`].
+pub type CsrfFuture<B, E> = Pin<Box<dyn Future<Output = Result<Response<B>, E>> + Send>>;
+
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for CsrfService<S>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    ReqBody: http_body::Body<Data = Bytes> + From<Bytes> + Send + 'static,
+    ReqBody::Error: Into<Box<dyn std::error::Error + Send + Sync>> + Send,
+    ResBody: From<String> + Send + 'static,
+{
+    type Response = Response<ResBody>;
+    type Error = S::Error;
+    type Future = CsrfFuture<ResBody, S::Error>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
+        let config = self.config.clone();
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        Box::pin(async move {
+            let safe = matches!(
+                *req.method(),
+                Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE
+            );
+            if safe || config.exempt(req.uri().path()) {
+                return inner.call(req).await;
+            }
+            match check(&config, req).await {
+                Ok(req) => inner.call(req).await,
+                Err(rejection) => {
+                    tracing::warn!(?rejection, "request refused by the CSRF check");
+                    Ok(rejection.response().map(ResBody::from))
+                }
+            }
+        })
+    }
+}
+
+async fn check<B>(config: &Config, req: Request<B>) -> Result<Request<B>, Rejection>
+where
+    B: http_body::Body<Data = Bytes> + From<Bytes> + Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let session = req
+        .extensions()
+        .get::<Session>()
+        .cloned()
+        .ok_or(Rejection::NoSession)?;
+    config.check_origin(&req)?;
+    let header_token = req
+        .headers()
+        .get(HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let is_form = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("application/x-www-form-urlencoded"));
+    let (req, presented) = match header_token {
+        Some(t) => (req, Some(t)),
+        None if is_form => {
+            let (parts, body) = req.into_parts();
+            let bytes = Limited::new(body, config.max_form_bytes)
+                .collect()
+                .await
+                .map_err(|_| Rejection::BodyTooLarge)?
+                .to_bytes();
+            let token = form_token(&bytes);
+            (Request::from_parts(parts, B::from(bytes)), token)
+        }
+        None => (req, None),
+    };
+    let presented = presented.ok_or(Rejection::Missing)?;
+    match verify(&session, &presented).await {
+        Ok(true) => Ok(req),
+        _ => Err(Rejection::Mismatch),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn form_token_is_found_and_percent_decoded() {
+        assert_eq!(
+            form_token(b"theme=dark&csrf_token=a%2Db_c&x=1"),
+            Some("a-b_c".to_owned())
+        );
+        assert_eq!(form_token(b"theme=dark"), None);
+        assert_eq!(form_token(b"csrf_token=%zz%"), Some("%zz%".to_owned()));
+        assert_eq!(form_token(&[0xff, 0xfe]), None);
+        assert_eq!(form_token(b"csrf_token=a+b"), Some("a b".to_owned()));
+    }
+
+    #[test]
+    fn origin_of_a_referer_is_scheme_and_host() {
+        assert_eq!(
+            origin_of("https://Shop.example:8443/a/b?c#d"),
+            Some("https://shop.example:8443".to_owned())
+        );
+        assert_eq!(origin_of("not a url"), None);
+    }
+}
