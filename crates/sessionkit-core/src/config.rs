@@ -1,6 +1,6 @@
 //! Engine settings shared by every session of an application.
 
-use crate::ExpiryPolicy;
+use crate::{Binding, ExpiryPolicy};
 
 /// How sessions are expired and saved. Cookie attributes live in the `sessionkit`
 /// crate's layer configuration; this is what the engine itself needs.
@@ -29,6 +29,8 @@ pub struct SessionConfig {
     /// How many times a save is attempted when concurrent writers keep winning the
     /// compare-and-swap (each retry re-applies this request's changes to the fresh record).
     pub max_save_attempts: u32,
+    /// Optional binding of a session to its client (off by default).
+    pub binding: Binding,
 }
 
 impl Default for SessionConfig {
@@ -38,6 +40,7 @@ impl Default for SessionConfig {
             save_every_request: false,
             store_timeout: std::time::Duration::from_secs(5),
             max_save_attempts: 16,
+            binding: Binding::default(),
         }
     }
 }

@@ -177,10 +177,23 @@ impl Session {
         };
         state.loaded = true;
         match loaded.filter(|r| !r.is_expired(OffsetDateTime::now_utc())) {
+            Some(record) if !self.bound_to_this_client(&record) => {
+                tracing::warn!("session used from a different client than the one it is bound to; flushing it (possibly hijacked)");
+                state.settle(Some(record), Some(id));
+                state.flush();
+            }
             Some(record) => state.settle(Some(record), Some(id)),
             None => tracing::debug!("session cookie names no live session; starting an empty one"),
         }
         Ok(())
+    }
+
+    fn bound_to_this_client(&self, record: &Record) -> bool {
+        let binding = self.inner.config.binding;
+        match &self.inner.client {
+            Some(now) if binding.is_on() => binding.allows(&record.client, now),
+            _ => true,
+        }
     }
 
     pub(crate) async fn save_locked(&self, state: &mut State) -> Result<(), Error> {

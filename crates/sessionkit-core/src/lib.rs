@@ -26,6 +26,7 @@
 //! Web applications use the `sessionkit` crate, whose layer creates a [`Session`] per
 //! request from the cookie and saves it after the handler.
 
+mod binding;
 mod changes;
 pub mod codec;
 mod config;
@@ -41,6 +42,7 @@ mod record;
 mod session;
 pub mod store;
 
+pub use binding::Binding;
 pub use changes::{Changes, Op};
 pub use config::SessionConfig;
 pub use engine::CookieAction;

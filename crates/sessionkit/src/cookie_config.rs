@@ -29,6 +29,9 @@ pub enum ConfigError {
     /// The path must start with `/`.
     #[error("cookie path must start with '/'")]
     InvalidPath,
+    /// A header name is not valid.
+    #[error("invalid header name {0:?}")]
+    InvalidHeader(String),
     /// The idle timeout must be positive.
     #[error("the idle timeout must be positive")]
     InvalidTimeout,

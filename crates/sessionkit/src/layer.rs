@@ -65,6 +65,7 @@ enum Backend {
 }
 
 struct Shared {
+    client_ip_header: Option<http::HeaderName>,
     backend: Backend,
     cookie: CookieConfig,
     engine: Arc<SessionConfig>,
@@ -95,6 +96,7 @@ pub struct SessionLayerBuilder {
     engine: SessionConfig,
     signed_ids: Option<KeyRing>,
     on_error: ErrorHandler,
+    client_ip_header: Option<http::HeaderName>,
 }
 
 impl std::fmt::Debug for SessionLayerBuilder {
@@ -114,7 +116,29 @@ impl SessionLayerBuilder {
             engine: SessionConfig::default(),
             signed_ids: None,
             on_error: Arc::new(default_error_response),
+            client_ip_header: None,
         }
+    }
+
+    /// Tie sessions to their client (user agent and/or address prefix); a session
+    /// presented by another client is flushed and the event logged. Off by default.
+    pub fn with_binding(mut self, binding: sessionkit_core::Binding) -> Self {
+        self.engine.binding = binding;
+        self
+    }
+
+    /// Take the client address from this header (set by your trusted reverse proxy,
+    /// e.g. `x-real-ip`; for `x-forwarded-for` the last entry, the one your proxy
+    /// appended, is used) instead of the socket's peer address.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::InvalidHeader`] for a name that is not a valid header name.
+    pub fn with_client_ip_header(mut self, header: &str) -> Result<Self, ConfigError> {
+        let name = http::HeaderName::from_bytes(header.as_bytes())
+            .map_err(|_| ConfigError::InvalidHeader(header.to_owned()))?;
+        self.client_ip_header = Some(name);
+        Ok(self)
     }
 
     /// Cookie name (default `id`). `__Host-` and `__Secure-` prefixes are checked.
@@ -241,6 +265,7 @@ impl SessionLayerBuilder {
             .map(|k| Sealer::new(k, "sessionkit session id", Protection::Signed));
         Ok(SessionLayer {
             shared: Arc::new(Shared {
+                client_ip_header: self.client_ip_header,
                 backend: self.backend,
                 cookie: self.cookie,
                 engine: Arc::new(self.engine),
@@ -298,6 +323,7 @@ impl SessionLayer {
         let id_sealer = None;
         Self {
             shared: Arc::new(Shared {
+                client_ip_header: None,
                 backend: b.backend,
                 cookie: b.cookie,
                 engine: Arc::new(b.engine),
@@ -363,7 +389,7 @@ where
     fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
         let shared = self.shared.clone();
         let raw = shared.cookie.find(req.headers());
-        let client = client_info(&req);
+        let client = client_info(&req, shared.client_ip_header.as_ref());
         let (session, slot) = match &shared.backend {
             Backend::Server(store) => {
                 let id = raw.and_then(|v| shared.read_id(v));
@@ -396,16 +422,25 @@ where
     }
 }
 
-fn client_info<B>(req: &Request<B>) -> Option<ClientInfo> {
+fn client_info<B>(req: &Request<B>, ip_header: Option<&http::HeaderName>) -> Option<ClientInfo> {
     let user_agent = req
         .headers()
         .get(USER_AGENT)
         .and_then(|v| v.to_str().ok())
         .map(|ua| ua.chars().take(256).collect());
-    let address = req
-        .extensions()
-        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-        .map(|c| c.0.ip().to_string());
+    let address = match ip_header {
+        Some(name) => req
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.rsplit(',').next())
+            .and_then(|v| v.trim().parse::<std::net::IpAddr>().ok())
+            .map(|ip| ip.to_string()),
+        None => req
+            .extensions()
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|c| c.0.ip().to_string()),
+    };
     Some(ClientInfo {
         user_agent,
         address,
