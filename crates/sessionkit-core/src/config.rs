@@ -31,6 +31,12 @@ pub struct SessionConfig {
     pub max_save_attempts: u32,
     /// Optional binding of a session to its client (off by default).
     pub binding: Binding,
+    /// After an id rotation, how long the old id keeps resolving to the new record, so
+    /// requests already in flight from the same browser keep their session (default
+    /// 5 s; zero deletes the old record at once). Forwarding also requires the same user
+    /// agent and network (/24 for IPv4, /64 for IPv6) as the rotating request. Use of
+    /// the old id after the window is refused and logged as suspicious.
+    pub rotation_grace: time::Duration,
 }
 
 impl Default for SessionConfig {
@@ -41,6 +47,7 @@ impl Default for SessionConfig {
             store_timeout: std::time::Duration::from_secs(5),
             max_save_attempts: 16,
             binding: Binding::default(),
+            rotation_grace: time::Duration::seconds(5),
         }
     }
 }

@@ -9,7 +9,7 @@ use tokio::sync::Mutex;
 use crate::changes::Changes;
 use crate::expiry::CookieLifetime;
 use crate::store::StoreError;
-use crate::{Data, Error, Expiry, IdHash, Record, Session, SessionId};
+use crate::{Binding, ClientInfo, Data, Error, Expiry, IdHash, Record, Session, SessionId};
 
 /// What the response's session cookie must do after a save.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -68,6 +68,9 @@ pub(crate) struct State {
     pub(crate) cycle: bool,
     pub(crate) flushed: Option<IdHash>,
     pub(crate) cookie: CookieAction,
+    /// The client presented an id rotated away moments ago; the session is the record
+    /// that replaced it, and the client's cookie must not be overwritten with the old id.
+    pub(crate) forwarded: bool,
     client_has_cookie: bool,
 }
 
@@ -87,6 +90,7 @@ impl State {
             cycle: false,
             flushed: None,
             cookie: CookieAction::Keep,
+            forwarded: false,
         }
     }
 
@@ -124,6 +128,10 @@ impl State {
         self.cycle = false;
     }
 }
+
+/// How long a rotated-away id is remembered after its grace window, so that its later
+/// use is recognised and logged as suspicious rather than as an unknown id.
+const TOMBSTONE_MEMORY: time::Duration = time::Duration::minutes(10);
 
 /// In-process save locks, striped by id hash: saves of one session inside one process
 /// take turns, so compare-and-swap conflicts only arise between processes.
@@ -176,6 +184,10 @@ impl Session {
             }
         };
         state.loaded = true;
+        let loaded = match loaded {
+            Some(record) if record.moved_to.is_some() => self.forward(state, record).await?,
+            other => other,
+        };
         match loaded.filter(|r| !r.is_expired(OffsetDateTime::now_utc())) {
             Some(record) if !self.bound_to_this_client(&record) => {
                 tracing::warn!("session used from a different client than the one it is bound to; flushing it (possibly hijacked)");
@@ -186,6 +198,31 @@ impl Session {
             None => tracing::debug!("session cookie names no live session; starting an empty one"),
         }
         Ok(())
+    }
+
+    /// Resolves the record of a rotated-away id: the new record inside the grace window
+    /// (same client), nothing after it.
+    async fn forward(&self, state: &mut State, stub: Record) -> Result<Option<Record>, Error> {
+        let now = OffsetDateTime::now_utc();
+        let in_window = now - stub.last_seen <= self.inner.config.rotation_grace;
+        let same_client = match &self.inner.client {
+            Some(client) => {
+                Binding {
+                    user_agent: true,
+                    address_prefix: Some((24, 64)),
+                }
+                .allows(&stub.client, client)
+                    || (stub.client == ClientInfo::default())
+            }
+            None => true,
+        };
+        let Some(next) = stub.moved_to.filter(|_| in_window && same_client) else {
+            tracing::warn!("session id used after it was rotated away; refused (possibly stolen)");
+            return Ok(None);
+        };
+        let record = self.timed(self.inner.store.load(&next)).await?;
+        state.forwarded = record.is_some();
+        Ok(record)
     }
 
     fn bound_to_this_client(&self, record: &Record) -> bool {
@@ -312,9 +349,40 @@ impl Session {
             state.settle(None, None);
             return Ok(());
         }
-        self.create(state, record, now).await?;
-        self.timed(self.inner.store.delete(&saved.id)).await?;
-        Ok(())
+        let new_hash = {
+            self.create(state, record, now).await?;
+            state.saved.as_ref().map(|r| r.id)
+        };
+        state.forwarded = false;
+        self.retire(&current, new_hash, now).await
+    }
+
+    /// Replaces a rotated-away record with a short-lived pointer to its successor
+    /// (the grace window), or deletes it when there is no window.
+    async fn retire(
+        &self,
+        old: &Record,
+        successor: Option<IdHash>,
+        now: OffsetDateTime,
+    ) -> Result<(), Error> {
+        let grace = self.inner.config.rotation_grace;
+        if grace.is_positive() {
+            if let Some(next) = successor {
+                let mut stub = Record::new(old.id, Data::new(), old.created_at, old.expires_at);
+                stub.last_seen = now;
+                stub.expires_at = old.expires_at.min(now + grace + TOMBSTONE_MEMORY);
+                stub.version = old.version.wrapping_add(1);
+                stub.moved_to = Some(next);
+                stub.client = self.inner.client.clone().unwrap_or_default();
+                if self
+                    .timed(self.inner.store.compare_and_swap(&stub, old.version))
+                    .await?
+                {
+                    return Ok(());
+                }
+            }
+        }
+        self.timed(self.inner.store.delete(&old.id)).await.map(drop)
     }
 
     async fn save_changes(
@@ -343,7 +411,7 @@ impl Session {
                 .await?
             {
                 let id = state.id.clone();
-                if let Some(id) = &id {
+                if let Some(id) = id.as_ref().filter(|_| !state.forwarded) {
                     state.cookie = self.set_cookie(id, &next);
                 }
                 state.settle(Some(next), id);
@@ -385,7 +453,7 @@ impl Session {
         record.expires_at = expires_at;
         record.last_seen = now;
         let id = state.id.clone();
-        if let Some(id) = &id {
+        if let Some(id) = id.as_ref().filter(|_| !state.forwarded) {
             state.cookie = self.set_cookie(id, &record);
         }
         state.settle(Some(record), id);

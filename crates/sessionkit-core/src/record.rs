@@ -51,6 +51,11 @@ pub struct Record {
     /// The client that created the session.
     #[serde(default, skip_serializing_if = "is_default")]
     pub client: ClientInfo,
+    /// Set on the record of an id that was rotated away (`cycle_id`, `login`): the
+    /// record that replaced it. For the rotation grace window the old id resolves to
+    /// it; after that its use is refused and logged. `last_seen` is the rotation time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub moved_to: Option<IdHash>,
 }
 
 fn is_default(c: &ClientInfo) -> bool {
@@ -70,6 +75,7 @@ impl Record {
             version: 1,
             user: None,
             client: ClientInfo::default(),
+            moved_to: None,
         }
     }
 
