@@ -133,6 +133,21 @@ impl State {
 /// use is recognised and logged as suspicious rather than as an unknown id.
 const TOMBSTONE_MEMORY: time::Duration = time::Duration::minutes(10);
 
+/// Whether two requests plausibly come from one browser: the same user agent and, when
+/// both addresses are known, the same /24 (IPv4) or /64 (IPv6) network.
+fn same_network_and_browser(then: &ClientInfo, now: &ClientInfo) -> bool {
+    let network = Binding {
+        user_agent: false,
+        address_prefix: Some((24, 64)),
+    };
+    let address_ok = match (&then.address, &now.address) {
+        (None, None) => true,
+        (Some(_), Some(_)) => network.allows(then, now),
+        _ => false,
+    };
+    then.user_agent == now.user_agent && address_ok
+}
+
 /// In-process save locks, striped by id hash: saves of one session inside one process
 /// take turns, so compare-and-swap conflicts only arise between processes.
 fn save_lock(id: &IdHash) -> &'static Mutex<()> {
@@ -205,17 +220,11 @@ impl Session {
     async fn forward(&self, state: &mut State, stub: Record) -> Result<Option<Record>, Error> {
         let now = OffsetDateTime::now_utc();
         let in_window = now - stub.last_seen <= self.inner.config.rotation_grace;
-        let same_client = match &self.inner.client {
-            Some(client) => {
-                Binding {
-                    user_agent: true,
-                    address_prefix: Some((24, 64)),
-                }
-                .allows(&stub.client, client)
-                    || (stub.client == ClientInfo::default())
-            }
-            None => true,
-        };
+        let same_client = self
+            .inner
+            .client
+            .as_ref()
+            .is_none_or(|now| same_network_and_browser(&stub.client, now));
         let Some(next) = stub.moved_to.filter(|_| in_window && same_client) else {
             tracing::warn!("session id used after it was rotated away; refused (possibly stolen)");
             return Ok(None);

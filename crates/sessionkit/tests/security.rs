@@ -1,0 +1,428 @@
+//! HTTP-level tests of the security features: CSRF, client binding, the rotation
+//! grace window and revocation through the user index.
+
+use axum::body::Body;
+use axum::routing::{get, post};
+use axum::Router;
+use http::{Request, Response, StatusCode};
+use http_body_util::BodyExt;
+use sessionkit::csrf::{self, CsrfLayer};
+use sessionkit::store::UserIndex;
+use sessionkit::{Binding, MemoryStore, Session, SessionConfig, SessionLayer};
+use tower::ServiceExt;
+
+async fn form(session: Session) -> Result<String, sessionkit::Error> {
+    csrf::token(&session).await
+}
+
+async fn login(
+    session: Session,
+    axum::extract::Path(user): axum::extract::Path<String>,
+) -> Result<&'static str, sessionkit::Error> {
+    session.insert("username", &user).await?;
+    session.login(&user).await?;
+    Ok("logged in")
+}
+
+async fn whoami(session: Session) -> Result<String, sessionkit::Error> {
+    Ok(session
+        .get::<String>("username")
+        .await?
+        .unwrap_or_else(|| "anonymous".into()))
+}
+
+fn app(layer: SessionLayer) -> Router {
+    Router::new()
+        .route("/form", get(form))
+        .route("/submit", post(|| async { "Preferences saved" }))
+        .route("/hooks/in", post(|| async { "hook" }))
+        .route("/login/{user}", post(login).get(login))
+        .route("/whoami", get(whoami))
+        .layer(CsrfLayer::new().with_exempt_path("/hooks/"))
+        .layer(layer)
+}
+
+struct Client {
+    app: Router,
+    cookie: Option<String>,
+    user_agent: String,
+}
+
+impl Client {
+    fn new(app: Router) -> Self {
+        Self {
+            app,
+            cookie: None,
+            user_agent: "TestBrowser/1.0".into(),
+        }
+    }
+
+    async fn send(&mut self, mut req: Request<Body>) -> (StatusCode, String, Option<String>) {
+        if let Some(c) = &self.cookie {
+            req.headers_mut()
+                .insert("cookie", c.parse().expect("cookie header"));
+        }
+        req.headers_mut()
+            .insert("user-agent", self.user_agent.parse().expect("ua"));
+        let res: Response<Body> = self.app.clone().oneshot(req).await.expect("infallible");
+        let set = res.headers().get("set-cookie").map(|v| {
+            v.to_str()
+                .expect("ascii")
+                .split(';')
+                .next()
+                .expect("pair")
+                .to_owned()
+        });
+        if let Some(pair) = &set {
+            self.cookie = if pair.ends_with('=') {
+                None
+            } else {
+                Some(pair.clone())
+            };
+        }
+        let status = res.status();
+        let body = res.into_body().collect().await.expect("body").to_bytes();
+        (status, String::from_utf8_lossy(&body).into_owned(), set)
+    }
+
+    async fn get(&mut self, path: &str) -> (StatusCode, String, Option<String>) {
+        self.send(Request::get(path).body(Body::empty()).expect("request"))
+            .await
+    }
+
+    async fn post_form(
+        &mut self,
+        path: &str,
+        form: &str,
+        origin: Option<&str>,
+    ) -> (StatusCode, String) {
+        let mut b = Request::post(path)
+            .header("host", "shop.example")
+            .header("content-type", "application/x-www-form-urlencoded");
+        if let Some(o) = origin {
+            b = b.header("origin", o);
+        }
+        let (s, body, _) = self
+            .send(b.body(Body::from(form.to_owned())).expect("request"))
+            .await;
+        (s, body)
+    }
+}
+
+fn memory_app() -> (Router, MemoryStore) {
+    let store = MemoryStore::new();
+    (app(SessionLayer::new(store.clone())), store)
+}
+
+#[tokio::test]
+async fn csrf_post_without_token_is_refused_with_a_reason() {
+    let (app, _) = memory_app();
+    let mut c = Client::new(app);
+    c.get("/form").await;
+    let (status, body) = c.post_form("/submit", "theme=dark", None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(body.contains("no token"), "{body}");
+}
+
+#[tokio::test]
+async fn csrf_form_field_and_header_tokens_are_accepted() {
+    let (app, _) = memory_app();
+    let mut c = Client::new(app);
+    let (_, token, _) = c.get("/form").await;
+    let (status, body) = c
+        .post_form("/submit", &format!("theme=dark&csrf_token={token}"), None)
+        .await;
+    assert_eq!(
+        (status, body.as_str()),
+        (StatusCode::OK, "Preferences saved")
+    );
+    let req = Request::post("/submit")
+        .header("x-csrf-token", &token)
+        .body(Body::empty())
+        .expect("request");
+    assert_eq!(c.send(req).await.0, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn csrf_wrong_truncated_or_bare_secret_tokens_are_refused() {
+    let (app, _) = memory_app();
+    let mut c = Client::new(app);
+    let (_, token, _) = c.get("/form").await;
+    let mut wrong = token.clone().into_bytes();
+    wrong[10] = if wrong[10] == b'A' { b'B' } else { b'A' };
+    let wrong = String::from_utf8(wrong).expect("ascii");
+    for bad in [
+        wrong.as_str(),
+        &token[..43],
+        "",
+        "%00%ff",
+        &"A".repeat(5000),
+    ] {
+        let (status, body) = c
+            .post_form("/submit", &format!("csrf_token={bad}"), None)
+            .await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{bad:?}");
+        assert!(body.contains("CSRF check failed"), "{body}");
+    }
+}
+
+#[tokio::test]
+async fn csrf_token_is_stable_and_reading_it_again_saves_nothing() {
+    let (app, _) = memory_app();
+    let mut c = Client::new(app);
+    let (_, first, set) = c.get("/form").await;
+    assert!(set.is_some(), "the first token stores the session");
+    let (_, second, set_again) = c.get("/form").await;
+    assert!(
+        set_again.is_none(),
+        "re-reading the token must not modify the session"
+    );
+    assert_ne!(first, second, "tokens are masked afresh on every render");
+    for t in [first, second] {
+        assert_eq!(
+            c.post_form("/submit", &format!("csrf_token={t}"), None)
+                .await
+                .0,
+            StatusCode::OK
+        );
+    }
+}
+
+#[tokio::test]
+async fn csrf_cross_origin_post_is_refused_even_with_a_valid_token() {
+    let (app, _) = memory_app();
+    let mut c = Client::new(app);
+    let (_, token, _) = c.get("/form").await;
+    let form = format!("csrf_token={token}");
+    let (status, body) = c
+        .post_form("/submit", &form, Some("https://evil.example"))
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(
+        body.contains("origin https://evil.example is not allowed"),
+        "{body}"
+    );
+    assert_eq!(
+        c.post_form("/submit", &form, Some("null")).await.0,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        c.post_form("/submit", &form, Some("https://shop.example"))
+            .await
+            .0,
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn csrf_referer_is_checked_when_origin_is_absent() {
+    let (app, _) = memory_app();
+    let mut c = Client::new(app);
+    let (_, token, _) = c.get("/form").await;
+    let req = |referer: &str| {
+        Request::post("/submit")
+            .header("host", "shop.example")
+            .header("referer", referer)
+            .header("x-csrf-token", &token)
+            .body(Body::empty())
+            .expect("request")
+    };
+    assert_eq!(
+        c.send(req("https://evil.example/page")).await.0,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        c.send(req("https://shop.example/prefs")).await.0,
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn csrf_allowed_origin_list_replaces_same_origin() {
+    let layer = SessionLayer::new(MemoryStore::new());
+    let app = Router::new()
+        .route("/form", get(form))
+        .route("/submit", post(|| async { "ok" }))
+        .layer(CsrfLayer::new().with_allowed_origin("https://app.example/"))
+        .layer(layer);
+    let mut c = Client::new(app);
+    let (_, token, _) = c.get("/form").await;
+    let form = format!("csrf_token={token}");
+    assert_eq!(
+        c.post_form("/submit", &form, Some("https://app.example"))
+            .await
+            .0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        c.post_form("/submit", &form, Some("https://shop.example"))
+            .await
+            .0,
+        StatusCode::FORBIDDEN
+    );
+}
+
+#[tokio::test]
+async fn csrf_token_from_before_login_is_refused_after_login() {
+    let (app, _) = memory_app();
+    let mut c = Client::new(app);
+    let (_, before, _) = c.get("/form").await;
+    let req = Request::post("/login/alice")
+        .header("x-csrf-token", &before)
+        .body(Body::empty())
+        .expect("request");
+    assert_eq!(c.send(req).await.0, StatusCode::OK);
+    let (status, _) = c
+        .post_form("/submit", &format!("csrf_token={before}"), None)
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (_, after, _) = c.get("/form").await;
+    assert_eq!(
+        c.post_form("/submit", &format!("csrf_token={after}"), None)
+            .await
+            .0,
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn csrf_exempt_paths_skip_the_check() {
+    let (app, _) = memory_app();
+    let mut c = Client::new(app);
+    assert_eq!(
+        c.post_form("/hooks/in", "x=1", None).await.0,
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn csrf_layer_outside_the_session_layer_is_a_clear_configuration_error() {
+    let app = Router::new()
+        .route("/submit", post(|| async { "ok" }))
+        .layer(SessionLayer::new(MemoryStore::new()))
+        .layer(CsrfLayer::new());
+    let mut c = Client::new(app);
+    let (status, body) = c.post_form("/submit", "csrf_token=x", None).await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert!(body.contains("inside SessionLayer"), "{body}");
+}
+
+#[tokio::test]
+async fn binding_mismatch_flushes_the_session() {
+    let layer = SessionLayer::builder(MemoryStore::new())
+        .with_binding(Binding {
+            user_agent: true,
+            address_prefix: None,
+        })
+        .build()
+        .expect("valid config");
+    let mut c = Client::new(app(layer));
+    c.get("/login/alice").await;
+    assert_eq!(c.get("/whoami").await.1, "alice");
+    let stolen = c.cookie.clone();
+    let mut thief = Client::new(c.app.clone());
+    thief.cookie = stolen;
+    thief.user_agent = "curl/8".into();
+    let (_, who, set) = thief.get("/whoami").await;
+    assert_eq!(who, "anonymous");
+    assert!(
+        set.is_some_and(|s| s.ends_with('=')),
+        "the thief gets a removal cookie"
+    );
+    assert_eq!(
+        c.get("/whoami").await.1,
+        "anonymous",
+        "the flushed session is gone for everyone"
+    );
+}
+
+#[tokio::test]
+async fn old_id_resolves_inside_the_grace_window_and_is_refused_after_it() {
+    let store = MemoryStore::new();
+    let layer = SessionLayer::builder(store)
+        .with_session_config(SessionConfig {
+            rotation_grace: time::Duration::seconds(1),
+            ..Default::default()
+        })
+        .build()
+        .expect("valid config");
+    let mut c = Client::new(app(layer));
+    c.get("/login/alice").await;
+    let before = c.cookie.clone();
+    c.get("/login/alice").await; // cycles again
+    assert_ne!(before, c.cookie);
+    let mut in_flight = Client::new(c.app.clone());
+    in_flight.cookie = before.clone();
+    let (_, who, set) = in_flight.get("/whoami").await;
+    assert_eq!(
+        who, "alice",
+        "an in-flight request with the old id keeps the session"
+    );
+    assert!(
+        set.is_none(),
+        "the old id is never sent back to the browser"
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(1300)).await;
+    assert_eq!(in_flight.get("/whoami").await.1, "anonymous");
+    assert_eq!(c.get("/whoami").await.1, "alice");
+}
+
+#[tokio::test]
+async fn old_id_from_another_client_is_refused_even_inside_the_window() {
+    let (app, _) = memory_app();
+    let mut c = Client::new(app);
+    c.get("/whoami").await;
+    c.get("/login/alice").await;
+    let before = c.cookie.clone();
+    c.get("/login/alice").await;
+    let mut attacker = Client::new(c.app.clone());
+    attacker.cookie = before;
+    attacker.user_agent = "Attacker/1.0".into();
+    assert_eq!(attacker.get("/whoami").await.1, "anonymous");
+}
+
+#[tokio::test]
+async fn log_out_everywhere_ends_every_session_of_the_user_only() {
+    let (app, store) = memory_app();
+    let mut phone = Client::new(app.clone());
+    let mut laptop = Client::new(app.clone());
+    let mut bob = Client::new(app);
+    phone.get("/login/alice").await;
+    laptop.get("/login/alice").await;
+    bob.get("/login/bob").await;
+    assert_eq!(store.sessions_of("alice").await.expect("index").len(), 2);
+    assert_eq!(
+        store
+            .delete_sessions_of("alice", None)
+            .await
+            .expect("revoke"),
+        2
+    );
+    assert_eq!(phone.get("/whoami").await.1, "anonymous");
+    assert_eq!(laptop.get("/whoami").await.1, "anonymous");
+    assert_eq!(bob.get("/whoami").await.1, "bob");
+}
+
+#[tokio::test]
+async fn log_out_other_devices_keeps_the_current_one() {
+    let (app, store) = memory_app();
+    let mut phone = Client::new(app.clone());
+    let mut laptop = Client::new(app);
+    phone.get("/login/alice").await;
+    laptop.get("/login/alice").await;
+    let laptop_id = laptop
+        .cookie
+        .as_deref()
+        .and_then(|c| c.strip_prefix("id="))
+        .and_then(sessionkit::SessionId::parse);
+    let keep = laptop_id.expect("laptop has a session id").hash();
+    assert_eq!(
+        store
+            .delete_sessions_of("alice", Some(&keep))
+            .await
+            .expect("revoke"),
+        1
+    );
+    assert_eq!(phone.get("/whoami").await.1, "anonymous");
+    assert_eq!(laptop.get("/whoami").await.1, "alice");
+}
