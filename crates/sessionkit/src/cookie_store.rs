@@ -8,7 +8,7 @@
 //! ignores `Expires`. A session that would not fit in a cookie is refused with a clear
 //! error instead of being dropped silently by the browser.
 
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use async_trait::async_trait;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -17,6 +17,7 @@ use sessionkit_core::store::StoreError;
 use sessionkit_core::{codec, IdHash, Record, SessionId, SessionStore};
 use time::OffsetDateTime;
 
+use crate::generations::Generations;
 use crate::seal::{Protection, Sealer};
 use crate::KeyRing;
 
@@ -25,6 +26,8 @@ pub const BROWSER_COOKIE_LIMIT: usize = 4096;
 
 /// Length of a session id's text form, which leads the sealed payload.
 const ID_LEN: usize = 32;
+/// Then the user's generation, 8 bytes big-endian.
+const GEN_LEN: usize = 8;
 
 /// The whole session in the cookie, sealed with a key ring.
 ///
@@ -41,6 +44,15 @@ const ID_LEN: usize = 32;
 #[derive(Debug, Clone)]
 pub struct CookieStore {
     sealer: Sealer,
+    revocation: Option<Arc<dyn Generations>>,
+}
+
+/// What a valid cookie carried.
+#[derive(Debug)]
+pub(crate) struct Opened {
+    pub(crate) id: SessionId,
+    pub(crate) generation: u64,
+    pub(crate) record: Record,
 }
 
 impl CookieStore {
@@ -48,6 +60,7 @@ impl CookieStore {
     pub fn private(keys: &KeyRing) -> Self {
         Self {
             sealer: Sealer::new(keys, "sessionkit cookie store", Protection::Private),
+            revocation: None,
         }
     }
 
@@ -55,29 +68,46 @@ impl CookieStore {
     pub fn signed(keys: &KeyRing) -> Self {
         Self {
             sealer: Sealer::new(keys, "sessionkit cookie store", Protection::Signed),
+            revocation: None,
         }
     }
 
-    /// Seals a record (and the id it belongs to) into a cookie value.
+    /// Makes sessions bound to a user (`Session::login`) revocable: each cookie carries
+    /// the user's generation number, checked when the session is loaded;
+    /// [`Generations::bump`] revokes every cookie of that user ("log out everywhere").
+    /// Costs one lookup per request that reads a logged-in session.
+    pub fn with_revocation(mut self, generations: impl Generations) -> Self {
+        self.revocation = Some(Arc::new(generations));
+        self
+    }
+
+    pub(crate) fn revocation(&self) -> Option<&Arc<dyn Generations>> {
+        self.revocation.as_ref()
+    }
+
+    /// Seals a record, the id it belongs to and its user's generation into a cookie value.
     pub(crate) fn seal(
         &self,
         name: &str,
         id: &SessionId,
+        generation: u64,
         record: &Record,
     ) -> Result<String, codec::CodecError> {
         let mut payload = id.to_string().into_bytes();
+        payload.extend(generation.to_be_bytes());
         payload.extend(codec::encode(record)?);
-        let text = URL_SAFE_NO_PAD.encode(payload);
-        Ok(self.sealer.seal(name, text))
+        Ok(self.sealer.seal(name, URL_SAFE_NO_PAD.encode(payload)))
     }
 
     /// Opens a cookie value; `None` for anything tampered, truncated, foreign,
     /// malformed or expired.
-    pub(crate) fn open(&self, name: &str, value: &str) -> Option<(SessionId, Record)> {
+    pub(crate) fn open(&self, name: &str, value: &str) -> Option<Opened> {
         let (text, key_index) = self.sealer.open(name, value)?;
         let payload = URL_SAFE_NO_PAD.decode(text).ok()?;
         let id = SessionId::parse(std::str::from_utf8(payload.get(..ID_LEN)?).ok()?)?;
-        let record = match codec::decode(payload.get(ID_LEN..)?) {
+        let generation =
+            u64::from_be_bytes(payload.get(ID_LEN..ID_LEN + GEN_LEN)?.try_into().ok()?);
+        let record = match codec::decode(payload.get(ID_LEN + GEN_LEN..)?) {
             Ok(r) => r,
             Err(e) => {
                 tracing::warn!(error = %e, "authenticated session cookie holds an unreadable record");
@@ -93,7 +123,11 @@ impl CookieStore {
                 "session cookie verified by a fallback key; re-sealed on next save"
             );
         }
-        Some((id, record))
+        Some(Opened {
+            id,
+            generation,
+            record,
+        })
     }
 }
 
@@ -102,12 +136,20 @@ impl CookieStore {
 #[derive(Debug, Default)]
 pub(crate) struct CookieSlot {
     record: Mutex<Option<Record>>,
+    generation: u64,
+    revocation: Option<Arc<dyn Generations>>,
 }
 
 impl CookieSlot {
-    pub(crate) fn new(record: Option<Record>) -> Self {
+    pub(crate) fn new(
+        record: Option<Record>,
+        generation: u64,
+        revocation: Option<Arc<dyn Generations>>,
+    ) -> Self {
         Self {
             record: Mutex::new(record),
+            generation,
+            revocation,
         }
     }
 
@@ -127,11 +169,21 @@ impl CookieSlot {
 impl SessionStore for CookieSlot {
     async fn load(&self, id: &IdHash) -> Result<Option<Record>, StoreError> {
         let now = OffsetDateTime::now_utc();
-        Ok(self.with(|r| {
+        let found = self.with(|r| {
             r.as_ref()
                 .filter(|r| r.id == *id && !r.is_expired(now))
                 .cloned()
-        }))
+        });
+        if let (Some(record), Some(revocation)) = (&found, &self.revocation) {
+            if let Some(user) = &record.user {
+                if revocation.current(user).await? != self.generation {
+                    tracing::warn!("revoked session cookie presented; starting an empty session");
+                    self.with(|r| *r = None);
+                    return Ok(None);
+                }
+            }
+        }
+        Ok(found)
     }
 
     async fn create(&self, record: &Record) -> Result<(), StoreError> {

@@ -406,8 +406,11 @@ where
                     }
                     opened
                 });
-                let (id, record) = opened.map_or((None, None), |(i, r)| (Some(i), Some(r)));
-                let slot = Arc::new(CookieSlot::new(record));
+                let (id, generation, record) = opened.map_or((None, 0, None), |o| {
+                    (Some(o.id), o.generation, Some(o.record))
+                });
+                let revocation = cookie_store.revocation().cloned();
+                let slot = Arc::new(CookieSlot::new(record, generation, revocation));
                 let session = Session::from_parts(slot.clone(), shared.engine.clone(), id, client);
                 (session, Some(slot))
             }
@@ -461,14 +464,23 @@ impl Shared {
         id
     }
 
-    fn cookie_value(
+    async fn cookie_value(
         &self,
         id: &SessionId,
         slot: Option<&CookieSlot>,
     ) -> Result<String, SessionError> {
         let name = &self.cookie.name;
         let value = match (&self.backend, slot.and_then(CookieSlot::current)) {
-            (Backend::Cookie(store), Some(record)) => store.seal(name, id, &record)?,
+            (Backend::Cookie(store), Some(record)) => {
+                let generation = match (store.revocation(), &record.user) {
+                    (Some(revocation), Some(user)) => revocation
+                        .current(user)
+                        .await
+                        .map_err(|e| SessionError::Engine(sessionkit_core::Error::Store(e)))?,
+                    _ => 0,
+                };
+                store.seal(name, id, generation, &record)?
+            }
             _ => match &self.id_sealer {
                 Some(sealer) => sealer.seal(name, id.to_string()),
                 None => id.to_string(),
@@ -501,7 +513,7 @@ impl Shared {
             return res;
         }
         let outcome = match session.commit().await {
-            Ok(action) => self.set_cookie_header(action, slot),
+            Ok(action) => self.set_cookie_header(action, slot).await,
             Err(e) => Err(SessionError::Engine(e)),
         };
         let mut res = match outcome {
@@ -521,7 +533,7 @@ impl Shared {
         res
     }
 
-    fn set_cookie_header(
+    async fn set_cookie_header(
         &self,
         action: CookieAction,
         slot: Option<&CookieSlot>,
@@ -531,7 +543,7 @@ impl Shared {
             CookieAction::Remove => self.cookie.removal_cookie(),
             CookieAction::Set { id, lifetime } => self
                 .cookie
-                .set_cookie(self.cookie_value(&id, slot)?, lifetime),
+                .set_cookie(self.cookie_value(&id, slot).await?, lifetime),
         };
         Ok(HeaderValue::from_str(&text).ok())
     }

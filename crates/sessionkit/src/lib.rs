@@ -32,6 +32,7 @@
 mod cookie_config;
 mod cookie_store;
 pub mod csrf;
+pub mod generations;
 mod keys;
 mod layer;
 mod seal;
