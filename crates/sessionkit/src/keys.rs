@@ -29,6 +29,14 @@ pub enum KeyError {
         /// Position in the ring.
         index: usize,
     },
+    /// The key file could not be used.
+    #[error("cannot use key file {path}: {reason}")]
+    File {
+        /// The file.
+        path: String,
+        /// Why.
+        reason: String,
+    },
     /// The environment variable holding keys is not set.
     #[error("environment variable {0} is not set")]
     MissingEnv(String),
@@ -119,6 +127,36 @@ impl KeyRing {
         Self::parse(&list)
     }
 
+    /// A ring from a file holding the secrets, comma- or newline-separated, signing key
+    /// first. On Unix the file must not be readable by group or others.
+    ///
+    /// # Errors
+    ///
+    /// [`KeyError::File`] when the file cannot be read or is too open, else as
+    /// [`KeyRing::parse`].
+    pub fn from_file(path: &std::path::Path) -> Result<Self, KeyError> {
+        let fail = |reason: String| KeyError::File {
+            path: path.display().to_string(),
+            reason,
+        };
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            let mode = std::fs::metadata(path)
+                .map_err(|e| fail(e.to_string()))?
+                .permissions()
+                .mode();
+            if mode & 0o077 != 0 {
+                return Err(fail(format!(
+                    "permissions {:o} let others read it; use chmod 600",
+                    mode & 0o777
+                )));
+            }
+        }
+        let text = std::fs::read_to_string(path).map_err(|e| fail(e.to_string()))?;
+        Self::parse(&text)
+    }
+
     /// Number of keys.
     pub fn len(&self) -> usize {
         self.secrets.len()
@@ -171,6 +209,31 @@ mod tests {
             KeyRing::parse(" 0123456789abcdef0123456789abcdef , fedcba9876543210fedcba9876543210")?;
         assert_eq!(ring.len(), 2);
         assert_eq!(ring.secrets[0], b"0123456789abcdef0123456789abcdef");
+        Ok(())
+    }
+
+    #[test]
+    fn key_files_must_be_private_and_hold_valid_keys() -> Result<(), Box<dyn std::error::Error>> {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = std::env::temp_dir().join(format!("sessionkit-keys-{}", std::process::id()));
+        std::fs::create_dir_all(&dir)?;
+        let path = dir.join("keys");
+        std::fs::write(
+            &path,
+            "0123456789abcdef0123456789abcdef\nfedcba9876543210fedcba9876543210\n",
+        )?;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644))?;
+        assert!(matches!(
+            KeyRing::from_file(&path),
+            Err(KeyError::File { .. })
+        ));
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+        assert_eq!(KeyRing::from_file(&path)?.len(), 2);
+        assert!(matches!(
+            KeyRing::from_file(&dir.join("missing")),
+            Err(KeyError::File { .. })
+        ));
+        std::fs::remove_dir_all(&dir)?;
         Ok(())
     }
 
