@@ -287,8 +287,9 @@ impl UserIndex for MemoryStore {
 #[async_trait]
 impl ExpiredDeletion for MemoryStore {
     /// Runs the cache's maintenance, which drops expired sessions, and returns how many
-    /// sessions expired since the last call (at most `max` are reported; the cache
-    /// evicts expired entries on its own, so nothing is left behind).
+    /// sessions expired since the last call (at most `max` per call, the rest on the
+    /// next calls; the cache evicts expired entries on its own, so nothing is left
+    /// behind).
     async fn delete_expired(&self, max: u64) -> Result<u64, StoreError> {
         let now = OffsetDateTime::now_utc();
         let expired: Vec<IdHash> = self
@@ -304,6 +305,10 @@ impl ExpiredDeletion for MemoryStore {
         }
         self.inner.cache.run_pending_tasks();
         let counted = self.inner.expired.swap(0, Ordering::Relaxed) + expired.len() as u64;
-        Ok(counted.min(max))
+        let reported = counted.min(max);
+        // What this call cannot report is left for the next one, so repeated calls add
+        // up to every expired session.
+        self.inner.expired.fetch_add(counted - reported, Ordering::Relaxed);
+        Ok(reported)
     }
 }
