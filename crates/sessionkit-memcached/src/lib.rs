@@ -1,0 +1,1 @@
+//! The memcached store (being built).
