@@ -5,9 +5,11 @@ use std::sync::OnceLock;
 
 use time::OffsetDateTime;
 use tokio::sync::Mutex;
+use tracing::Instrument as _;
 
 use crate::changes::Changes;
 use crate::expiry::CookieLifetime;
+use crate::metrics;
 use crate::store::StoreError;
 use crate::{Binding, ClientInfo, Data, Error, Expiry, IdHash, Record, Session, SessionId};
 
@@ -157,18 +159,35 @@ fn save_lock(id: &IdHash) -> &'static Mutex<()> {
 }
 
 impl Session {
+    /// Runs one store call under the store timeout, inside a tracing span, recording
+    /// its latency and failures.
     async fn timed<T>(
         &self,
+        op: &'static str,
         call: impl Future<Output = Result<T, StoreError>>,
     ) -> Result<T, Error> {
         let limit = self.inner.config.store_timeout;
-        match tokio::time::timeout(limit, call).await {
-            Ok(result) => result.map_err(|e| {
-                tracing::error!(error = %e, "session store call failed");
-                Error::Store(e)
-            }),
+        let started = std::time::Instant::now();
+        let span = tracing::debug_span!("sessionkit_store", op);
+        let result = tokio::time::timeout(limit, call).instrument(span).await;
+        let seconds = started.elapsed().as_secs_f64();
+        match result {
+            Ok(Ok(value)) => {
+                metrics::store_call(op, seconds, None);
+                Ok(value)
+            }
+            Ok(Err(StoreError::Corrupt(e))) => {
+                metrics::store_call(op, seconds, None);
+                Err(Error::Store(StoreError::Corrupt(e)))
+            }
+            Ok(Err(e)) => {
+                metrics::store_call(op, seconds, Some("error"));
+                tracing::error!(op, error = %e, "session store call failed");
+                Err(Error::Store(e))
+            }
             Err(_) => {
-                tracing::error!(timeout = ?limit, "session store call timed out");
+                metrics::store_call(op, seconds, Some("timeout"));
+                tracing::error!(op, timeout = ?limit, "session store call timed out");
                 Err(Error::Store(StoreError::Timeout(limit)))
             }
         }
@@ -186,14 +205,16 @@ impl Session {
             return Ok(());
         };
         let hash = id.hash();
-        let loaded = match self.timed(self.inner.store.load(&hash)).await {
+        let loaded = match self.timed("load", self.inner.store.load(&hash)).await {
             Ok(found) => found,
             Err(Error::Store(StoreError::Corrupt(e))) => {
                 tracing::warn!(error = %e, "stored session is corrupt; starting an empty session");
-                let _ = self.timed(self.inner.store.delete(&hash)).await;
+                metrics::suspicious("corrupt_record");
+                let _ = self.timed("delete", self.inner.store.delete(&hash)).await;
                 None
             }
             Err(e) => {
+                metrics::load("error");
                 state.failed = true;
                 return Err(e);
             }
@@ -206,11 +227,18 @@ impl Session {
         match loaded.filter(|r| !r.is_expired(OffsetDateTime::now_utc())) {
             Some(record) if !self.bound_to_this_client(&record) => {
                 tracing::warn!("session used from a different client than the one it is bound to; flushing it (possibly hijacked)");
+                metrics::suspicious("binding_mismatch");
                 state.settle(Some(record), Some(id));
                 state.flush();
             }
-            Some(record) => state.settle(Some(record), Some(id)),
-            None => tracing::debug!("session cookie names no live session; starting an empty one"),
+            Some(record) => {
+                metrics::load("hit");
+                state.settle(Some(record), Some(id));
+            }
+            None => {
+                metrics::load("miss");
+                tracing::debug!("session cookie names no live session; starting an empty one");
+            }
         }
         Ok(())
     }
@@ -227,9 +255,10 @@ impl Session {
             .is_none_or(|now| same_network_and_browser(&stub.client, now));
         let Some(next) = stub.moved_to.filter(|_| in_window && same_client) else {
             tracing::warn!("session id used after it was rotated away; refused (possibly stolen)");
+            metrics::suspicious("rotated_id");
             return Ok(None);
         };
-        let record = self.timed(self.inner.store.load(&next)).await?;
+        let record = self.timed("load", self.inner.store.load(&next)).await?;
         state.forwarded = record.is_some();
         Ok(record)
     }
@@ -247,8 +276,10 @@ impl Session {
             return Err(Error::Unavailable);
         }
         if let Some(doomed) = state.flushed.take() {
-            self.timed(self.inner.store.delete(&doomed)).await?;
+            self.timed("delete", self.inner.store.delete(&doomed))
+                .await?;
             state.remove_cookie();
+            metrics::save("delete");
         }
         if !state.loaded {
             if !(self.inner.config.save_every_request && state.incoming.is_some()) {
@@ -316,10 +347,11 @@ impl Session {
             record.id = id.hash();
             record.version = 1;
             record.last_seen = now;
-            match self.timed(self.inner.store.create(&record)).await {
+            match self.timed("create", self.inner.store.create(&record)).await {
                 Ok(()) => {
                     state.cookie = self.set_cookie(&id, &record);
                     state.settle(Some(record), Some(id));
+                    metrics::save("create");
                     return Ok(());
                 }
                 Err(Error::Store(StoreError::Exists)) => {
@@ -348,13 +380,15 @@ impl Session {
         saved: Record,
         now: OffsetDateTime,
     ) -> Result<(), Error> {
-        let Some(current) = self.timed(self.inner.store.load(&saved.id)).await? else {
+        let Some(current) = self.timed("load", self.inner.store.load(&saved.id)).await? else {
             return self.interrupted(state);
         };
         let record = self.fresh_record(state, now, Some(&current));
         if record.is_empty() {
-            self.timed(self.inner.store.delete(&saved.id)).await?;
+            self.timed("delete", self.inner.store.delete(&saved.id))
+                .await?;
             state.remove_cookie();
+            metrics::save("delete");
             state.settle(None, None);
             return Ok(());
         }
@@ -384,14 +418,16 @@ impl Session {
                 stub.moved_to = Some(next);
                 stub.client = self.inner.client.clone().unwrap_or_default();
                 if self
-                    .timed(self.inner.store.compare_and_swap(&stub, old.version))
+                    .timed("cas", self.inner.store.compare_and_swap(&stub, old.version))
                     .await?
                 {
                     return Ok(());
                 }
             }
         }
-        self.timed(self.inner.store.delete(&old.id)).await.map(drop)
+        self.timed("delete", self.inner.store.delete(&old.id))
+            .await
+            .map(drop)
     }
 
     async fn save_changes(
@@ -407,8 +443,10 @@ impl Session {
             let mut next = base.clone();
             state.changes.apply(&mut next);
             if next.is_empty() {
-                self.timed(self.inner.store.delete(&base.id)).await?;
+                self.timed("delete", self.inner.store.delete(&base.id))
+                    .await?;
                 state.remove_cookie();
+                metrics::save("delete");
                 state.settle(None, None);
                 return Ok(());
             }
@@ -416,7 +454,10 @@ impl Session {
             next.last_seen = now;
             next.expires_at = policy.expires_at(next.expiry, next.created_at, now);
             if self
-                .timed(self.inner.store.compare_and_swap(&next, base.version))
+                .timed(
+                    "cas",
+                    self.inner.store.compare_and_swap(&next, base.version),
+                )
                 .await?
             {
                 let id = state.id.clone();
@@ -424,10 +465,12 @@ impl Session {
                     state.cookie = self.set_cookie(id, &next);
                 }
                 state.settle(Some(next), id);
+                metrics::save("update");
                 return Ok(());
             }
             tracing::debug!("session changed concurrently; re-applying this request's changes");
-            match self.timed(self.inner.store.load(&base.id)).await? {
+            ::metrics::counter!(metrics::CAS_CONFLICTS).increment(1);
+            match self.timed("load", self.inner.store.load(&base.id)).await? {
                 Some(fresh) if !fresh.is_expired(now) => base = fresh,
                 _ => return self.interrupted(state),
             }
@@ -453,7 +496,7 @@ impl Session {
             .expiry
             .expires_at(saved.expiry, saved.created_at, now);
         if !self
-            .timed(self.inner.store.touch(&saved.id, expires_at, now))
+            .timed("touch", self.inner.store.touch(&saved.id, expires_at, now))
             .await?
         {
             return self.interrupted(state);
@@ -466,11 +509,13 @@ impl Session {
             state.cookie = self.set_cookie(id, &record);
         }
         state.settle(Some(record), id);
+        metrics::save("touch");
         Ok(())
     }
 
     fn interrupted(&self, state: &mut State) -> Result<(), Error> {
         state.remove_cookie();
+        metrics::save_interrupted();
         state.settle(None, None);
         Err(Error::Interrupted)
     }

@@ -28,6 +28,7 @@
 
 mod binding;
 mod changes;
+pub mod cleanup;
 pub mod codec;
 mod config;
 mod engine;
@@ -38,6 +39,7 @@ mod extract;
 mod id;
 mod key;
 mod memory;
+pub mod metrics;
 mod record;
 mod session;
 pub mod store;

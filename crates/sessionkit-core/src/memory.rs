@@ -308,7 +308,9 @@ impl ExpiredDeletion for MemoryStore {
         let reported = counted.min(max);
         // What this call cannot report is left for the next one, so repeated calls add
         // up to every expired session.
-        self.inner.expired.fetch_add(counted - reported, Ordering::Relaxed);
+        self.inner
+            .expired
+            .fetch_add(counted - reported, Ordering::Relaxed);
         Ok(reported)
     }
 }

@@ -177,6 +177,7 @@ impl SessionStore for CookieSlot {
         if let (Some(record), Some(revocation)) = (&found, &self.revocation) {
             if let Some(user) = &record.user {
                 if revocation.current(user).await? != self.generation {
+                    sessionkit_core::metrics::suspicious("revoked_cookie");
                     tracing::warn!("revoked session cookie presented; starting an empty session");
                     self.with(|r| *r = None);
                     return Ok(None);

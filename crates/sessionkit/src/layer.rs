@@ -402,6 +402,7 @@ where
                 let opened = raw.and_then(|v| {
                     let opened = cookie_store.open(&shared.cookie.name, v);
                     if opened.is_none() {
+                        sessionkit_core::metrics::suspicious("forged_cookie");
                         tracing::warn!("session cookie failed verification or expired; starting an empty session");
                     }
                     opened
@@ -459,7 +460,13 @@ impl Shared {
             None => SessionId::parse(value),
         };
         if id.is_none() {
-            tracing::warn!("malformed or forged session cookie ignored; possibly suspicious");
+            let reason = if self.id_sealer.is_some() {
+                "forged_cookie"
+            } else {
+                "malformed_cookie"
+            };
+            sessionkit_core::metrics::suspicious(reason);
+            tracing::warn!(reason, "session cookie ignored; possibly suspicious");
         }
         id
     }
