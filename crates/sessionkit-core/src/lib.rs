@@ -57,4 +57,4 @@ pub use key::Key;
 pub use memory::MemoryStore;
 pub use record::{ClientInfo, Data, Record};
 pub use session::{Session, CSRF_SECRET_KEY};
-pub use store::{ExpiredDeletion, SessionStore, StoreError, UserIndex};
+pub use store::{ExpiredDeletion, SessionListing, SessionStore, Stats, StoreError, UserIndex};

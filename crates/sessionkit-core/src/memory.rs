@@ -10,7 +10,7 @@ use moka::notification::RemovalCause;
 use moka::sync::Cache;
 use time::OffsetDateTime;
 
-use crate::store::{ExpiredDeletion, StoreError, UserIndex};
+use crate::store::{ExpiredDeletion, SessionListing, StoreError, UserIndex};
 use crate::{IdHash, Record, SessionStore};
 
 const SHARDS: usize = 64;
@@ -238,6 +238,29 @@ impl SessionStore for MemoryStore {
 
     fn expired_deletion(&self) -> Option<&dyn ExpiredDeletion> {
         Some(self)
+    }
+
+    fn listing(&self) -> Option<&dyn SessionListing> {
+        Some(self)
+    }
+}
+
+#[async_trait]
+impl SessionListing for MemoryStore {
+    async fn list(&self, after: Option<&IdHash>, limit: usize) -> Result<Vec<Record>, StoreError> {
+        let now = OffsetDateTime::now_utc();
+        let mut page: Vec<Record> = self
+            .inner
+            .cache
+            .iter()
+            .filter(|(id, r)| {
+                !r.is_expired(now) && after.is_none_or(|a| id.as_bytes() > a.as_bytes())
+            })
+            .map(|(_, r)| (*r).clone())
+            .collect();
+        page.sort_by(|a, b| a.id.as_bytes().cmp(b.id.as_bytes()));
+        page.truncate(limit);
+        Ok(page)
     }
 }
 

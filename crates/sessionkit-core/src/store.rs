@@ -110,6 +110,78 @@ pub trait SessionStore: Send + Sync + fmt::Debug + 'static {
     fn expired_deletion(&self) -> Option<&dyn ExpiredDeletion> {
         None
     }
+
+    /// Enumeration of live sessions (for operators: `sessionkit list`, `stats`), when
+    /// this store can enumerate.
+    fn listing(&self) -> Option<&dyn SessionListing> {
+        None
+    }
+}
+
+/// Figures about the live sessions of a store.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Stats {
+    /// Live sessions.
+    pub live: u64,
+    /// Of those, expiring within the next hour.
+    pub expiring_within_hour: u64,
+    /// Of those, expiring within the next day.
+    pub expiring_within_day: u64,
+    /// Sessions bound to a user.
+    pub with_user: u64,
+    /// The users with the most sessions, most first (ties by name).
+    pub top_users: Vec<(String, u64)>,
+}
+
+/// Enumerating live sessions, for operator tools.
+#[async_trait]
+pub trait SessionListing: Send + Sync {
+    /// Up to `limit` live sessions whose id hash sorts after `after` (byte order),
+    /// in id-hash order: call again with the last hash to page through everything.
+    ///
+    /// # Errors
+    ///
+    /// When the backend fails.
+    async fn list(&self, after: Option<&IdHash>, limit: usize) -> Result<Vec<Record>, StoreError>;
+
+    /// Figures about the live sessions at `now`, with the `top` users having the most
+    /// sessions. The default pages through [`SessionListing::list`]; stores with a
+    /// query language override it.
+    ///
+    /// # Errors
+    ///
+    /// When the backend fails.
+    async fn stats(&self, now: OffsetDateTime, top: usize) -> Result<Stats, StoreError> {
+        let mut stats = Stats::default();
+        let mut per_user: std::collections::HashMap<String, u64> = std::collections::HashMap::new();
+        let mut after: Option<IdHash> = None;
+        loop {
+            let page = self.list(after.as_ref(), 1000).await?;
+            for r in &page {
+                if r.moved_to.is_some() || r.is_expired(now) {
+                    continue;
+                }
+                stats.live += 1;
+                stats.expiring_within_hour +=
+                    u64::from(r.expires_at <= now + time::Duration::hours(1));
+                stats.expiring_within_day +=
+                    u64::from(r.expires_at <= now + time::Duration::days(1));
+                if let Some(user) = &r.user {
+                    stats.with_user += 1;
+                    *per_user.entry(user.clone()).or_default() += 1;
+                }
+            }
+            match page.last() {
+                Some(last) if page.len() == 1000 => after = Some(last.id),
+                _ => break,
+            }
+        }
+        let mut users: Vec<(String, u64)> = per_user.into_iter().collect();
+        users.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        users.truncate(top);
+        stats.top_users = users;
+        Ok(stats)
+    }
 }
 
 /// "Sessions of a user": listing and revoking every session bound with
@@ -186,5 +258,8 @@ impl<S: SessionStore + ?Sized> SessionStore for Arc<S> {
     }
     fn expired_deletion(&self) -> Option<&dyn ExpiredDeletion> {
         (**self).expired_deletion()
+    }
+    fn listing(&self) -> Option<&dyn SessionListing> {
+        (**self).listing()
     }
 }
