@@ -1,1 +1,87 @@
-//! SQL stores (placeholder being filled in).
+//! SQL session stores for sessionkit, on `sqlx`: SQLite, PostgreSQL and MySQL/MariaDB.
+//!
+//! ```
+//! use sessionkit_core::{Session, SessionConfig};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let store = sessionkit_sql::connect("sqlite::memory:", Default::default()).await?;
+//! store.migrate().await?;
+//!
+//! let session = Session::new(store.clone(), SessionConfig::default());
+//! session.insert("user", "alice").await?;
+//! session.save().await?;
+//!
+//! let id = session.id().await;
+//! let again = Session::open(store, SessionConfig::default(), id);
+//! assert_eq!(again.get::<String>("user").await?, Some("alice".to_string()));
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Backends
+//!
+//! One cargo feature per database; nothing of the others is compiled:
+//!
+//! | feature | store | URL |
+//! | --- | --- | --- |
+//! | `sqlite` (default) | [`SqliteStore`] | `sqlite://path/to/file.db`, `sqlite::memory:` |
+//! | `postgres` | `PostgresStore` | `postgres://user:pass@host/db` |
+//! | `mysql` | `MySqlStore` | `mysql://user:pass@host/db`, `mariadb://…` |
+//!
+//! [`connect`] picks the store from a URL and returns an [`AnySqlStore`]; each store can
+//! also be built on a pool of your own (`SqliteStore::new(pool)`). Every store implements
+//! the whole contract of [`sessionkit_core::SessionStore`], including the user index
+//! ([`sessionkit_core::UserIndex`]) and batched expired deletion
+//! ([`sessionkit_core::ExpiredDeletion`]). No TLS support is compiled into `sqlx` here:
+//! connect to PostgreSQL or MySQL over a trusted network or a local socket.
+//!
+//! # The session table
+//!
+//! Call `migrate()` at start-up: it creates the table (default name `sessions`, see
+//! `with_table_name`) and its indexes, or upgrades them, and records the schema version
+//! in `<table>_schema`. It is idempotent and safe to run from several processes at once.
+//!
+//! | column | type | holds |
+//! | --- | --- | --- |
+//! | `id_hash` | 32 bytes, primary key | SHA-256 of the session id: raw ids are never stored |
+//! | `data` | blob | the whole record, encoded by [`sessionkit_core::codec`] |
+//! | `expires_at` | 64-bit integer, indexed | unix milliseconds; rows past it are never returned |
+//! | `version` | 64-bit integer | compare-and-swap version |
+//! | `user_key` | text, nullable, indexed | the user the session is bound to |
+//! | `created_at`, `last_seen` | 64-bit integers | unix milliseconds |
+//!
+//! Operations map onto single statements: `compare_and_swap` is `UPDATE … WHERE
+//! id_hash = ? AND version = ? AND expires_at > now`, `touch` updates only `expires_at`
+//! and `last_seen` (so on load those columns win over the encoded bytes), `create` never
+//! overwrites a live row (an expired one with the same key is replaced), and
+//! `delete_expired(max)` deletes at most `max` rows per call through the expiry index.
+//! Times compare against the application server's clock, not the database's.
+
+#![cfg_attr(
+    not(any(feature = "sqlite", feature = "postgres", feature = "mysql")),
+    allow(unused_variables, unused_imports, dead_code, unreachable_code)
+)]
+
+mod connect;
+mod error;
+#[cfg(feature = "mysql")]
+mod mysql;
+#[cfg(feature = "postgres")]
+mod postgres;
+mod row;
+#[cfg(feature = "sqlite")]
+mod sqlite;
+mod table;
+
+pub use connect::{connect, AnySqlStore, PoolOptions};
+pub use error::Error;
+#[cfg(feature = "mysql")]
+pub use mysql::MySqlStore;
+#[cfg(feature = "postgres")]
+pub use postgres::PostgresStore;
+#[cfg(feature = "sqlite")]
+pub use sqlite::SqliteStore;
+/// The `sqlx` this crate is built on, for building pools of your own.
+pub use sqlx;
+pub use table::{TableName, DEFAULT_TABLE_NAME};

@@ -1,0 +1,71 @@
+//! Errors of setting up a SQL store (connecting, migrating, configuring).
+//!
+//! Errors of the store operations themselves are [`sessionkit_core::StoreError`]s.
+//! No message here contains a database URL (it may hold a password) or a session id.
+
+/// Why a SQL store could not be set up.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The table name is not a plain SQL identifier.
+    #[error(
+        "invalid session table name {name:?}: use 1 to 63 ASCII letters, digits or \
+         underscores, not starting with a digit"
+    )]
+    InvalidTableName {
+        /// The rejected name (at most its first 80 characters).
+        name: String,
+    },
+    /// The URL does not start with a scheme this crate knows.
+    #[error(
+        "unsupported database URL scheme {scheme:?}: expected sqlite:, postgres:, \
+         postgresql:, mysql: or mariadb:"
+    )]
+    UnsupportedScheme {
+        /// The URL's scheme (never the rest of the URL, which may hold a password).
+        scheme: String,
+    },
+    /// The URL names a database whose support was not compiled in.
+    #[error(
+        "database URL scheme `{scheme}` needs the `{feature}` feature of sessionkit-sql \
+         (sessionkit-sql = {{ features = [\"{feature}\"] }})"
+    )]
+    FeatureDisabled {
+        /// The URL's scheme.
+        scheme: &'static str,
+        /// The cargo feature that adds support for it.
+        feature: &'static str,
+    },
+    /// The URL could not be parsed, or connecting failed.
+    #[error("could not connect to the session database")]
+    Connect(#[source] sqlx::Error),
+    /// Creating or upgrading the session table failed.
+    #[error("session table migration failed while {context}")]
+    Migrate {
+        /// The step that failed.
+        context: &'static str,
+        /// The database's error.
+        #[source]
+        source: sqlx::Error,
+    },
+    /// Another process held the session table's migration lock for too long.
+    #[error("another process held the session table's migration lock for over {0:?}")]
+    MigrationLockTimeout(std::time::Duration),
+    /// The session table was migrated by a newer version of this crate.
+    #[error(
+        "the session table has schema version {found}, newer than the {known} this \
+         version of sessionkit-sql knows; upgrade sessionkit-sql"
+    )]
+    SchemaTooNew {
+        /// The version recorded in the database.
+        found: i64,
+        /// The newest version this crate knows.
+        known: i64,
+    },
+}
+
+impl Error {
+    pub(crate) fn migrate(context: &'static str) -> impl FnOnce(sqlx::Error) -> Self {
+        move |source| Self::Migrate { context, source }
+    }
+}

@@ -1,0 +1,404 @@
+//! [`PostgresStore`]: sessions in PostgreSQL.
+
+use std::fmt;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use sessionkit_core::{ExpiredDeletion, IdHash, Record, SessionStore, StoreError, UserIndex};
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use time::OffsetDateTime;
+
+use crate::row::{self, Columns, StoredRow, ROW_COLUMNS, SCHEMA_VERSION};
+use crate::{Error, PoolOptions, TableName};
+
+/// Sessions in PostgreSQL, through a `sqlx` pool.
+///
+/// Every operation is one statement: `create` is an `INSERT … ON CONFLICT DO UPDATE …
+/// WHERE <the existing row has expired>` (a live row is never overwritten),
+/// compare-and-swap an `UPDATE … WHERE version = $n`, expired deletion a bounded
+/// `DELETE` that skips rows other transactions hold.
+///
+/// The table lives in the connection's current schema (`search_path`). Records are
+/// stored as described in the [crate docs](crate#the-session-table); call
+/// [`migrate`](Self::migrate) once at start-up to create or upgrade the table.
+///
+/// # Examples
+///
+/// ```no_run
+/// use sessionkit_sql::{PoolOptions, PostgresStore};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), sessionkit_sql::Error> {
+/// let store = PostgresStore::connect("postgres://app@localhost/app", PoolOptions::default()).await?;
+/// store.migrate().await?;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct PostgresStore {
+    pool: PgPool,
+    sql: Arc<Queries>,
+}
+
+impl fmt::Debug for PostgresStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PostgresStore")
+            .field("table", &self.sql.table)
+            .field("connections", &self.pool.size())
+            .finish()
+    }
+}
+
+/// Every statement, formatted once for the store's table.
+#[derive(Debug)]
+struct Queries {
+    table: TableName,
+    load: String,
+    create: String,
+    compare_and_swap: String,
+    touch: String,
+    delete: String,
+    delete_expired: String,
+    sessions_of: String,
+    delete_sessions_of: String,
+    count: String,
+}
+
+impl Queries {
+    fn new(table: TableName) -> Self {
+        let t = quote(table.as_str());
+        Self {
+            load: format!("SELECT {ROW_COLUMNS} FROM {t} WHERE id_hash = $1 AND expires_at > $2"),
+            // A live row with this key makes the upsert's WHERE false: nothing changes,
+            // zero rows are affected, and that is `Exists`. An expired one is replaced.
+            create: format!(
+                "INSERT INTO {t} AS s (id_hash, data, expires_at, version, user_key, created_at, last_seen) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7) \
+                 ON CONFLICT (id_hash) DO UPDATE SET data = EXCLUDED.data, \
+                 expires_at = EXCLUDED.expires_at, version = EXCLUDED.version, \
+                 user_key = EXCLUDED.user_key, created_at = EXCLUDED.created_at, \
+                 last_seen = EXCLUDED.last_seen \
+                 WHERE s.expires_at <= $8"
+            ),
+            compare_and_swap: format!(
+                "UPDATE {t} SET data = $1, expires_at = $2, version = $3, user_key = $4, \
+                 created_at = $5, last_seen = $6 \
+                 WHERE id_hash = $7 AND version = $8 AND expires_at > $9"
+            ),
+            touch: format!(
+                "UPDATE {t} SET expires_at = $1, last_seen = $2 WHERE id_hash = $3 AND expires_at > $2"
+            ),
+            delete: format!("DELETE FROM {t} WHERE id_hash = $1 RETURNING expires_at"),
+            // The batch is picked through the expiry index and locked (FOR UPDATE
+            // re-checks `expires_at` on the newest version of a row changed meanwhile);
+            // SKIP LOCKED leaves rows a request is extending right now alone, and two
+            // cleaners never wait for each other. `= ANY(ARRAY(..))` makes the delete
+            // itself a primary-key lookup whatever the batch size.
+            delete_expired: format!(
+                "DELETE FROM {t} WHERE id_hash = ANY(ARRAY(\
+                 SELECT id_hash FROM {t} WHERE expires_at <= $1 LIMIT $2 FOR UPDATE SKIP LOCKED))"
+            ),
+            sessions_of: format!(
+                "SELECT {ROW_COLUMNS} FROM {t} WHERE user_key = $1 AND expires_at > $2 \
+                 ORDER BY created_at, id_hash"
+            ),
+            delete_sessions_of: format!(
+                "DELETE FROM {t} WHERE user_key = $1 AND expires_at > $2 AND id_hash <> $3"
+            ),
+            count: format!("SELECT COUNT(*) FROM {t} WHERE expires_at > $1"),
+            table,
+        }
+    }
+}
+
+fn quote(identifier: &str) -> String {
+    // Safe: `TableName` admits only letters, digits and underscores.
+    format!("\"{identifier}\"")
+}
+
+/// The numbered schema changes; `migrate` applies those above the recorded version.
+fn migrations(table: &TableName) -> Vec<(i64, Vec<String>)> {
+    let t = quote(table.as_str());
+    let expires_idx = quote(&table.derived("expires_at_idx"));
+    let user_idx = quote(&table.derived("user_key_idx"));
+    vec![(
+        1,
+        vec![
+            format!(
+                "CREATE TABLE IF NOT EXISTS {t} (\
+                 id_hash BYTEA NOT NULL PRIMARY KEY CHECK (octet_length(id_hash) = 32), \
+                 data BYTEA NOT NULL, \
+                 expires_at BIGINT NOT NULL, \
+                 version BIGINT NOT NULL, \
+                 user_key TEXT, \
+                 created_at BIGINT NOT NULL, \
+                 last_seen BIGINT NOT NULL)"
+            ),
+            format!("CREATE INDEX IF NOT EXISTS {expires_idx} ON {t} (expires_at)"),
+            format!(
+                "CREATE INDEX IF NOT EXISTS {user_idx} ON {t} (user_key, created_at) \
+                 WHERE user_key IS NOT NULL"
+            ),
+        ],
+    )]
+}
+
+impl PostgresStore {
+    /// A store on an existing pool, using the table `sessions`.
+    pub fn new(pool: PgPool) -> Self {
+        Self {
+            pool,
+            sql: Arc::new(Queries::new(TableName::default())),
+        }
+    }
+
+    /// Connects to `url` (`postgres://user:password@host:5432/database`).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Connect`] when the URL is malformed or the server cannot be reached.
+    pub async fn connect(url: &str, options: PoolOptions) -> Result<Self, Error> {
+        let pool = PgPoolOptions::new()
+            .max_connections(options.max_connections())
+            .acquire_timeout(options.acquire_timeout())
+            .connect(url)
+            .await
+            .map_err(Error::Connect)?;
+        Ok(Self::new(pool))
+    }
+
+    /// Uses the table `name` instead of `sessions`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidTableName`] unless `name` matches `^[A-Za-z_][A-Za-z0-9_]{0,62}$`.
+    pub fn with_table_name(self, name: &str) -> Result<Self, Error> {
+        let table = TableName::new(name)?;
+        Ok(Self {
+            pool: self.pool,
+            sql: Arc::new(Queries::new(table)),
+        })
+    }
+
+    /// The session table's name.
+    pub fn table_name(&self) -> &str {
+        self.sql.table.as_str()
+    }
+
+    /// The connection pool.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Closes every connection of the pool.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// Creates the session table and its indexes, or upgrades them, recording the
+    /// schema version in `<table>_schema`. Runs in one transaction under an advisory
+    /// lock, so it is safe to call on every start, from several processes at once.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Migrate`] when the database refuses; [`Error::SchemaTooNew`] when a
+    /// newer version of this crate has migrated the table.
+    pub async fn migrate(&self) -> Result<(), Error> {
+        let table = &self.sql.table;
+        let schema = quote(&table.derived("schema"));
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(Error::migrate("starting the migration"))?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(table.lock_key())
+            .execute(&mut *tx)
+            .await
+            .map_err(Error::migrate("taking the migration lock"))?;
+        sqlx::query(&format!(
+            "CREATE TABLE IF NOT EXISTS {schema} (\
+             version BIGINT NOT NULL PRIMARY KEY, applied_at BIGINT NOT NULL)"
+        ))
+        .execute(&mut *tx)
+        .await
+        .map_err(Error::migrate("creating the schema version table"))?;
+        let current: i64 =
+            sqlx::query_scalar(&format!("SELECT COALESCE(MAX(version), 0) FROM {schema}"))
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(Error::migrate("reading the schema version"))?;
+        if current > SCHEMA_VERSION {
+            return Err(Error::SchemaTooNew {
+                found: current,
+                known: SCHEMA_VERSION,
+            });
+        }
+        for (version, statements) in migrations(table) {
+            if version <= current {
+                continue;
+            }
+            for statement in &statements {
+                sqlx::query(statement)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(Error::migrate("changing the session table"))?;
+            }
+            sqlx::query(&format!(
+                "INSERT INTO {schema} (version, applied_at) VALUES ($1, $2)"
+            ))
+            .bind(version)
+            .bind(row::now_millis())
+            .execute(&mut *tx)
+            .await
+            .map_err(Error::migrate("recording the schema version"))?;
+            tracing::info!(table = %table, version, "migrated the session table");
+        }
+        tx.commit()
+            .await
+            .map_err(Error::migrate("committing the migration"))
+    }
+}
+
+#[async_trait]
+impl SessionStore for PostgresStore {
+    async fn load(&self, id: &IdHash) -> Result<Option<Record>, StoreError> {
+        let row: Option<StoredRow> = sqlx::query_as(&self.sql.load)
+            .bind(&id.as_bytes()[..])
+            .bind(row::now_millis())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| StoreError::backend("loading a session", e))?;
+        row.map(row::record_from).transpose()
+    }
+
+    async fn create(&self, record: &Record) -> Result<(), StoreError> {
+        let c = Columns::of(record)?;
+        let done = sqlx::query(&self.sql.create)
+            .bind(&record.id.as_bytes()[..])
+            .bind(c.data)
+            .bind(c.expires_at)
+            .bind(c.version)
+            .bind(c.user_key)
+            .bind(c.created_at)
+            .bind(c.last_seen)
+            .bind(row::now_millis())
+            .execute(&self.pool)
+            .await
+            .map_err(|e| StoreError::backend("creating a session", e))?;
+        if done.rows_affected() == 1 {
+            Ok(())
+        } else {
+            Err(StoreError::Exists)
+        }
+    }
+
+    async fn compare_and_swap(
+        &self,
+        record: &Record,
+        expected_version: u64,
+    ) -> Result<bool, StoreError> {
+        let c = Columns::of(record)?;
+        let done = sqlx::query(&self.sql.compare_and_swap)
+            .bind(c.data)
+            .bind(c.expires_at)
+            .bind(c.version)
+            .bind(c.user_key)
+            .bind(c.created_at)
+            .bind(c.last_seen)
+            .bind(&record.id.as_bytes()[..])
+            .bind(row::version_to_db(expected_version))
+            .bind(row::now_millis())
+            .execute(&self.pool)
+            .await
+            .map_err(|e| StoreError::backend("saving a session", e))?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn touch(
+        &self,
+        id: &IdHash,
+        expires_at: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(&self.sql.touch)
+            .bind(row::millis(expires_at))
+            .bind(row::millis(now))
+            .bind(&id.as_bytes()[..])
+            .execute(&self.pool)
+            .await
+            .map_err(|e| StoreError::backend("extending a session", e))?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn delete(&self, id: &IdHash) -> Result<bool, StoreError> {
+        let expires_at: Option<i64> = sqlx::query_scalar(&self.sql.delete)
+            .bind(&id.as_bytes()[..])
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| StoreError::backend("deleting a session", e))?;
+        Ok(expires_at.is_some_and(|e| e > row::now_millis()))
+    }
+
+    fn user_index(&self) -> Option<&dyn UserIndex> {
+        Some(self)
+    }
+
+    fn expired_deletion(&self) -> Option<&dyn ExpiredDeletion> {
+        Some(self)
+    }
+}
+
+#[async_trait]
+impl UserIndex for PostgresStore {
+    async fn sessions_of(&self, user: &str) -> Result<Vec<Record>, StoreError> {
+        let rows: Vec<StoredRow> = sqlx::query_as(&self.sql.sessions_of)
+            .bind(user)
+            .bind(row::now_millis())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| StoreError::backend("listing the sessions of a user", e))?;
+        Ok(row::records_from(rows))
+    }
+
+    async fn delete_sessions_of(
+        &self,
+        user: &str,
+        except: Option<&IdHash>,
+    ) -> Result<u64, StoreError> {
+        // An empty key never equals a 32-byte one: `None` excludes nothing.
+        let done = sqlx::query(&self.sql.delete_sessions_of)
+            .bind(user)
+            .bind(row::now_millis())
+            .bind(except.map_or(&[][..], |id| &id.as_bytes()[..]))
+            .execute(&self.pool)
+            .await
+            .map_err(|e| StoreError::backend("deleting the sessions of a user", e))?;
+        Ok(done.rows_affected())
+    }
+
+    async fn count(&self) -> Result<u64, StoreError> {
+        let n: i64 = sqlx::query_scalar(&self.sql.count)
+            .bind(row::now_millis())
+            .fetch_one(&self.pool)
+            .await
+            .map_err(|e| StoreError::backend("counting sessions", e))?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+}
+
+#[async_trait]
+impl ExpiredDeletion for PostgresStore {
+    async fn delete_expired(&self, max: u64) -> Result<u64, StoreError> {
+        if max == 0 {
+            return Ok(0);
+        }
+        let done = sqlx::query(&self.sql.delete_expired)
+            .bind(row::now_millis())
+            .bind(row::limit(max))
+            .execute(&self.pool)
+            .await
+            .map_err(|e| StoreError::backend("deleting expired sessions", e))?;
+        Ok(done.rows_affected())
+    }
+}

@@ -1,0 +1,483 @@
+//! [`SqliteStore`]: sessions in an SQLite database file (or in memory).
+
+use std::fmt;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sessionkit_core::{ExpiredDeletion, IdHash, Record, SessionStore, StoreError, UserIndex};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use time::OffsetDateTime;
+
+use crate::row::{self, Columns, StoredRow, ROW_COLUMNS, SCHEMA_VERSION};
+use crate::{Error, PoolOptions, TableName};
+
+/// How long a connection waits for another one's write lock before failing.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Sessions in SQLite, through a `sqlx` pool.
+///
+/// [`SqliteStore::connect`] opens the database tuned for a web server:
+///
+/// - **WAL journal**: readers never block the writer and the writer never blocks
+///   readers, so loads keep going while a save commits.
+/// - **`synchronous = NORMAL`**: in WAL mode this is still safe against application
+///   crashes (a committed transaction is in the WAL file before the commit returns); a
+///   power loss or OS crash may lose the last few commits, never corrupt the database.
+///   For sessions that is the right trade (a few users might be logged out after a
+///   power cut) for far fewer `fsync`s than `FULL`.
+/// - **`busy_timeout` of 5 s**: a connection that finds the write lock taken waits for it
+///   instead of failing with `SQLITE_BUSY`.
+/// - **create if missing**: `sqlite://sessions.db` creates the file on first use.
+///
+/// `sqlite::memory:` opens a private in-memory database (gone when the store is dropped);
+/// its pool has exactly one connection, because every connection to `:memory:` would
+/// otherwise see a database of its own.
+///
+/// Records are stored as described in the [crate docs](crate#the-session-table); call
+/// [`migrate`](Self::migrate) once at start-up to create or upgrade the table.
+///
+/// # Examples
+///
+/// ```
+/// use sessionkit_core::SessionStore;
+/// use sessionkit_sql::{PoolOptions, SqliteStore};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let store = SqliteStore::connect("sqlite::memory:", PoolOptions::default())
+///     .await?
+///     .with_table_name("web_sessions")?;
+/// store.migrate().await?;
+/// assert!(store.user_index().is_some());
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+    sql: Arc<Queries>,
+}
+
+impl fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("table", &self.sql.table)
+            .field("connections", &self.pool.size())
+            .finish()
+    }
+}
+
+/// Every statement, formatted once for the store's table.
+#[derive(Debug)]
+struct Queries {
+    table: TableName,
+    load: String,
+    create: String,
+    compare_and_swap: String,
+    touch: String,
+    delete: String,
+    delete_expired: String,
+    sessions_of: String,
+    delete_sessions_of: String,
+    count: String,
+}
+
+impl Queries {
+    fn new(table: TableName) -> Self {
+        let t = quote(table.as_str());
+        Self {
+            load: format!("SELECT {ROW_COLUMNS} FROM {t} WHERE id_hash = ?1 AND expires_at > ?2"),
+            // A live row with this key makes the upsert's WHERE false: nothing changes,
+            // zero rows are affected, and that is `Exists`. An expired one is replaced.
+            create: format!(
+                "INSERT INTO {t} (id_hash, data, expires_at, version, user_key, created_at, last_seen) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) \
+                 ON CONFLICT (id_hash) DO UPDATE SET data = excluded.data, \
+                 expires_at = excluded.expires_at, version = excluded.version, \
+                 user_key = excluded.user_key, created_at = excluded.created_at, \
+                 last_seen = excluded.last_seen \
+                 WHERE {t}.expires_at <= ?8"
+            ),
+            compare_and_swap: format!(
+                "UPDATE {t} SET data = ?1, expires_at = ?2, version = ?3, user_key = ?4, \
+                 created_at = ?5, last_seen = ?6 \
+                 WHERE id_hash = ?7 AND version = ?8 AND expires_at > ?9"
+            ),
+            touch: format!(
+                "UPDATE {t} SET expires_at = ?1, last_seen = ?2 WHERE id_hash = ?3 AND expires_at > ?4"
+            ),
+            delete: format!("DELETE FROM {t} WHERE id_hash = ?1 RETURNING expires_at"),
+            delete_expired: format!(
+                "DELETE FROM {t} WHERE rowid IN \
+                 (SELECT rowid FROM {t} WHERE expires_at <= ?1 LIMIT ?2)"
+            ),
+            sessions_of: format!(
+                "SELECT {ROW_COLUMNS} FROM {t} WHERE user_key = ?1 AND expires_at > ?2 \
+                 ORDER BY created_at, id_hash"
+            ),
+            delete_sessions_of: format!(
+                "DELETE FROM {t} WHERE user_key = ?1 AND expires_at > ?2 AND id_hash <> ?3"
+            ),
+            count: format!("SELECT COUNT(*) FROM {t} WHERE expires_at > ?1"),
+            table,
+        }
+    }
+}
+
+fn quote(identifier: &str) -> String {
+    // Safe: `TableName` admits only letters, digits and underscores.
+    format!("\"{identifier}\"")
+}
+
+/// The numbered schema changes; `migrate` applies those above the recorded version.
+fn migrations(table: &TableName) -> Vec<(i64, Vec<String>)> {
+    let t = quote(table.as_str());
+    let expires_idx = quote(&table.derived("expires_at_idx"));
+    let user_idx = quote(&table.derived("user_key_idx"));
+    vec![(
+        1,
+        vec![
+            format!(
+                "CREATE TABLE IF NOT EXISTS {t} (\
+                 id_hash BLOB NOT NULL PRIMARY KEY CHECK (length(id_hash) = 32), \
+                 data BLOB NOT NULL, \
+                 expires_at INTEGER NOT NULL, \
+                 version INTEGER NOT NULL, \
+                 user_key TEXT, \
+                 created_at INTEGER NOT NULL, \
+                 last_seen INTEGER NOT NULL)"
+            ),
+            format!("CREATE INDEX IF NOT EXISTS {expires_idx} ON {t} (expires_at)"),
+            format!(
+                "CREATE INDEX IF NOT EXISTS {user_idx} ON {t} (user_key, created_at) \
+                 WHERE user_key IS NOT NULL"
+            ),
+        ],
+    )]
+}
+
+fn is_memory(url: &str) -> bool {
+    let rest = url.trim_start_matches("sqlite:").trim_start_matches("//");
+    rest.is_empty() || rest.starts_with(":memory:") || rest.contains("mode=memory")
+}
+
+impl SqliteStore {
+    /// A store on an existing pool, using the table `sessions`.
+    ///
+    /// The pool is used as it is: see [`connect_options`](Self::connect_options) for the
+    /// recommended tuning.
+    pub fn new(pool: SqlitePool) -> Self {
+        Self {
+            pool,
+            sql: Arc::new(Queries::new(TableName::default())),
+        }
+    }
+
+    /// Opens `url` (`sqlite://path/to/file.db`, `sqlite:///absolute/path.db`,
+    /// `sqlite::memory:`) with the tuning described on [`SqliteStore`].
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Connect`] when the URL is malformed or the database cannot be opened.
+    pub async fn connect(url: &str, options: PoolOptions) -> Result<Self, Error> {
+        let connect = Self::connect_options(url)?;
+        let pool = if is_memory(url) {
+            // One connection that lives as long as the pool: the in-memory database
+            // exists only while a connection to it is open.
+            SqlitePoolOptions::new()
+                .max_connections(1)
+                .min_connections(1)
+                .idle_timeout(None)
+                .max_lifetime(None)
+                .acquire_timeout(options.acquire_timeout())
+                .connect_with(connect)
+                .await
+        } else {
+            SqlitePoolOptions::new()
+                .max_connections(options.max_connections())
+                .acquire_timeout(options.acquire_timeout())
+                .connect_with(connect)
+                .await
+        };
+        Ok(Self::new(pool.map_err(Error::Connect)?))
+    }
+
+    /// The connection options [`connect`](Self::connect) uses for `url`: WAL,
+    /// `synchronous = NORMAL`, a 5 s busy timeout, create if missing.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Connect`] when the URL is malformed.
+    pub fn connect_options(url: &str) -> Result<SqliteConnectOptions, Error> {
+        let options = SqliteConnectOptions::from_str(url)
+            .map_err(Error::Connect)?
+            .create_if_missing(true)
+            .busy_timeout(BUSY_TIMEOUT)
+            .synchronous(SqliteSynchronous::Normal);
+        Ok(if is_memory(url) {
+            options
+        } else {
+            options.journal_mode(SqliteJournalMode::Wal)
+        })
+    }
+
+    /// Uses the table `name` instead of `sessions`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidTableName`] unless `name` matches `^[A-Za-z_][A-Za-z0-9_]{0,62}$`.
+    pub fn with_table_name(self, name: &str) -> Result<Self, Error> {
+        let table = TableName::new(name)?;
+        Ok(Self {
+            pool: self.pool,
+            sql: Arc::new(Queries::new(table)),
+        })
+    }
+
+    /// The session table's name.
+    pub fn table_name(&self) -> &str {
+        self.sql.table.as_str()
+    }
+
+    /// The connection pool.
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
+    /// Closes every connection of the pool (checkpointing the WAL).
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// Creates the session table and its indexes, or upgrades them, recording the
+    /// schema version in `<table>_schema`. Safe to call on every start, from several
+    /// processes at once.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Migrate`] when the database refuses; [`Error::SchemaTooNew`] when a
+    /// newer version of this crate has migrated the table.
+    pub async fn migrate(&self) -> Result<(), Error> {
+        let table = &self.sql.table;
+        let schema = quote(&table.derived("schema"));
+        // IMMEDIATE takes the write lock up front: two processes migrating at once run
+        // one after the other instead of failing on a lock upgrade.
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(Error::migrate("starting the migration"))?;
+        sqlx::query(&format!(
+            "CREATE TABLE IF NOT EXISTS {schema} (\
+             version INTEGER NOT NULL PRIMARY KEY, applied_at INTEGER NOT NULL)"
+        ))
+        .execute(&mut *tx)
+        .await
+        .map_err(Error::migrate("creating the schema version table"))?;
+        let current: i64 =
+            sqlx::query_scalar(&format!("SELECT COALESCE(MAX(version), 0) FROM {schema}"))
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(Error::migrate("reading the schema version"))?;
+        if current > SCHEMA_VERSION {
+            return Err(Error::SchemaTooNew {
+                found: current,
+                known: SCHEMA_VERSION,
+            });
+        }
+        for (version, statements) in migrations(table) {
+            if version <= current {
+                continue;
+            }
+            for statement in &statements {
+                sqlx::query(statement)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(Error::migrate("changing the session table"))?;
+            }
+            sqlx::query(&format!(
+                "INSERT INTO {schema} (version, applied_at) VALUES (?1, ?2)"
+            ))
+            .bind(version)
+            .bind(row::now_millis())
+            .execute(&mut *tx)
+            .await
+            .map_err(Error::migrate("recording the schema version"))?;
+            tracing::info!(table = %table, version, "migrated the session table");
+        }
+        tx.commit()
+            .await
+            .map_err(Error::migrate("committing the migration"))
+    }
+}
+
+#[async_trait]
+impl SessionStore for SqliteStore {
+    async fn load(&self, id: &IdHash) -> Result<Option<Record>, StoreError> {
+        let row: Option<StoredRow> = sqlx::query_as(&self.sql.load)
+            .bind(&id.as_bytes()[..])
+            .bind(row::now_millis())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| StoreError::backend("loading a session", e))?;
+        row.map(row::record_from).transpose()
+    }
+
+    async fn create(&self, record: &Record) -> Result<(), StoreError> {
+        let c = Columns::of(record)?;
+        let done = sqlx::query(&self.sql.create)
+            .bind(&record.id.as_bytes()[..])
+            .bind(c.data)
+            .bind(c.expires_at)
+            .bind(c.version)
+            .bind(c.user_key)
+            .bind(c.created_at)
+            .bind(c.last_seen)
+            .bind(row::now_millis())
+            .execute(&self.pool)
+            .await
+            .map_err(|e| StoreError::backend("creating a session", e))?;
+        if done.rows_affected() == 1 {
+            Ok(())
+        } else {
+            Err(StoreError::Exists)
+        }
+    }
+
+    async fn compare_and_swap(
+        &self,
+        record: &Record,
+        expected_version: u64,
+    ) -> Result<bool, StoreError> {
+        let c = Columns::of(record)?;
+        let done = sqlx::query(&self.sql.compare_and_swap)
+            .bind(c.data)
+            .bind(c.expires_at)
+            .bind(c.version)
+            .bind(c.user_key)
+            .bind(c.created_at)
+            .bind(c.last_seen)
+            .bind(&record.id.as_bytes()[..])
+            .bind(row::version_to_db(expected_version))
+            .bind(row::now_millis())
+            .execute(&self.pool)
+            .await
+            .map_err(|e| StoreError::backend("saving a session", e))?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn touch(
+        &self,
+        id: &IdHash,
+        expires_at: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(&self.sql.touch)
+            .bind(row::millis(expires_at))
+            .bind(row::millis(now))
+            .bind(&id.as_bytes()[..])
+            .bind(row::millis(now))
+            .execute(&self.pool)
+            .await
+            .map_err(|e| StoreError::backend("extending a session", e))?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn delete(&self, id: &IdHash) -> Result<bool, StoreError> {
+        let expires_at: Option<i64> = sqlx::query_scalar(&self.sql.delete)
+            .bind(&id.as_bytes()[..])
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| StoreError::backend("deleting a session", e))?;
+        Ok(expires_at.is_some_and(|e| e > row::now_millis()))
+    }
+
+    fn user_index(&self) -> Option<&dyn UserIndex> {
+        Some(self)
+    }
+
+    fn expired_deletion(&self) -> Option<&dyn ExpiredDeletion> {
+        Some(self)
+    }
+}
+
+#[async_trait]
+impl UserIndex for SqliteStore {
+    async fn sessions_of(&self, user: &str) -> Result<Vec<Record>, StoreError> {
+        let rows: Vec<StoredRow> = sqlx::query_as(&self.sql.sessions_of)
+            .bind(user)
+            .bind(row::now_millis())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| StoreError::backend("listing the sessions of a user", e))?;
+        Ok(row::records_from(rows))
+    }
+
+    async fn delete_sessions_of(
+        &self,
+        user: &str,
+        except: Option<&IdHash>,
+    ) -> Result<u64, StoreError> {
+        let done = sqlx::query(&self.sql.delete_sessions_of)
+            .bind(user)
+            .bind(row::now_millis())
+            .bind(except.map_or(&[][..], |id| &id.as_bytes()[..]))
+            .execute(&self.pool)
+            .await
+            .map_err(|e| StoreError::backend("deleting the sessions of a user", e))?;
+        Ok(done.rows_affected())
+    }
+
+    async fn count(&self) -> Result<u64, StoreError> {
+        let n: i64 = sqlx::query_scalar(&self.sql.count)
+            .bind(row::now_millis())
+            .fetch_one(&self.pool)
+            .await
+            .map_err(|e| StoreError::backend("counting sessions", e))?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+}
+
+#[async_trait]
+impl ExpiredDeletion for SqliteStore {
+    async fn delete_expired(&self, max: u64) -> Result<u64, StoreError> {
+        if max == 0 {
+            return Ok(0);
+        }
+        let done = sqlx::query(&self.sql.delete_expired)
+            .bind(row::now_millis())
+            .bind(row::limit(max))
+            .execute(&self.pool)
+            .await
+            .map_err(|e| StoreError::backend("deleting expired sessions", e))?;
+        Ok(done.rows_affected())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn memory_urls_are_recognised() {
+        for url in [
+            "sqlite::memory:",
+            "sqlite://:memory:",
+            "sqlite://?mode=memory",
+            "sqlite:",
+        ] {
+            assert!(is_memory(url), "{url}");
+        }
+        for url in [
+            "sqlite://sessions.db",
+            "sqlite:///var/lib/app/sessions.db",
+            "sqlite:x.db",
+        ] {
+            assert!(!is_memory(url), "{url}");
+        }
+    }
+}

@@ -1,0 +1,194 @@
+//! `PostgresStore` against a real server: the shared conformance suite plus the
+//! PostgreSQL-specific checks. Needs `SESSIONKIT_TEST_POSTGRES_URL` (skipped without it).
+//!
+//! Every test works in a table of its own (`skt_<time>_<random>`), so tests run in
+//! parallel on one server; tables of runs over ten minutes old are dropped on the way.
+
+mod common;
+
+use std::time::Instant;
+
+use sessionkit_core::IdHash;
+use sessionkit_sql::sqlx::{self, Postgres, QueryBuilder};
+use sessionkit_sql::{AnySqlStore, Error, PoolOptions, PostgresStore};
+use sessionkit_testkit::env;
+use tokio::sync::OnceCell;
+
+const URL_VAR: &str = "SESSIONKIT_TEST_POSTGRES_URL";
+
+/// A migrated store on a table of its own, or `None` (skip) without a server URL.
+async fn store() -> Option<PostgresStore> {
+    let url = env::service_url(URL_VAR)?;
+    let store = PostgresStore::connect(&url, PoolOptions::default().with_max_connections(4))
+        .await
+        .expect("the PostgreSQL test server accepts connections")
+        .with_table_name(&common::unique_table())
+        .expect("test table names are valid");
+    sweep(&store).await;
+    store.migrate().await.expect("migrate");
+    Some(store)
+}
+
+/// Drops the test tables that runs over ten minutes ago left behind (once per binary).
+async fn sweep(store: &PostgresStore) {
+    static SWEPT: OnceCell<()> = OnceCell::const_new();
+    SWEPT
+        .get_or_init(|| async {
+            let tables: Vec<String> = sqlx::query_scalar(
+                "SELECT tablename::text FROM pg_tables \
+                 WHERE schemaname = current_schema() AND tablename LIKE 'skt\\_%'",
+            )
+            .fetch_all(store.pool())
+            .await
+            .expect("list test tables");
+            for table in tables.iter().filter(|t| common::is_stale(t)) {
+                sqlx::query(&format!("DROP TABLE IF EXISTS \"{table}\""))
+                    .execute(store.pool())
+                    .await
+                    .expect("drop a stale test table");
+            }
+        })
+        .await;
+}
+
+async fn drop_table(store: &PostgresStore) {
+    for table in [
+        store.table_name().to_owned(),
+        format!("{}_schema", store.table_name()),
+    ] {
+        sqlx::query(&format!("DROP TABLE IF EXISTS \"{table}\""))
+            .execute(store.pool())
+            .await
+            .expect("drop the test table");
+    }
+}
+
+sessionkit_testkit::store_conformance!(
+    store(),
+    corrupt = |store: PostgresStore, id: IdHash| async move {
+        let t = store.table_name().to_owned();
+        let done = sqlx::query(&format!("UPDATE \"{t}\" SET data = $1 WHERE id_hash = $2"))
+            .bind(common::garbage())
+            .bind(common::key(&id))
+            .execute(store.pool())
+            .await
+            .expect("overwrite the stored bytes");
+        assert_eq!(done.rows_affected(), 1, "the corrupted row exists");
+    }
+);
+
+#[tokio::test]
+async fn sql_specific_behaviours() {
+    let Some(store) = store().await else { return };
+    common::check_sql_specifics(&store).await;
+    drop_table(&store).await;
+}
+
+#[tokio::test]
+async fn migrate_is_idempotent_and_records_one_version() {
+    let Some(store) = store().await else { return };
+    store.migrate().await.expect("second migrate");
+    store.clone().migrate().await.expect("third migrate");
+    let versions: Vec<i64> = sqlx::query_scalar(&format!(
+        "SELECT version FROM \"{}_schema\"",
+        store.table_name()
+    ))
+    .fetch_all(store.pool())
+    .await
+    .expect("read schema versions");
+    assert_eq!(versions, vec![1]);
+    drop_table(&store).await;
+}
+
+#[tokio::test]
+async fn concurrent_migrations_of_one_table_all_succeed() {
+    let Some(store) = store().await else { return };
+    let fresh = store
+        .clone()
+        .with_table_name(&common::unique_table())
+        .expect("valid");
+    let runs: Vec<_> = (0..4)
+        .map(|_| {
+            let s = fresh.clone();
+            tokio::spawn(async move { s.migrate().await })
+        })
+        .collect();
+    for run in runs {
+        run.await.expect("task").expect("concurrent migrate");
+    }
+    common::check_sql_specifics(&fresh).await;
+    drop_table(&fresh).await;
+    drop_table(&store).await;
+}
+
+#[tokio::test]
+async fn invalid_table_names_are_rejected_before_any_sql() {
+    let Some(store) = store().await else { return };
+    for bad in [
+        "sessions; DROP TABLE users",
+        "a\"b",
+        "",
+        "1x",
+        &"x".repeat(64),
+    ] {
+        assert!(
+            matches!(
+                store.clone().with_table_name(bad),
+                Err(Error::InvalidTableName { .. })
+            ),
+            "{bad:?}"
+        );
+    }
+    drop_table(&store).await;
+}
+
+#[tokio::test]
+async fn connect_by_url_gives_a_working_store() {
+    let Some(url) = env::service_url(URL_VAR) else {
+        return;
+    };
+    let store = sessionkit_sql::connect(&url, PoolOptions::default().with_max_connections(2))
+        .await
+        .expect("connect by URL")
+        .with_table_name(&common::unique_table())
+        .expect("valid");
+    assert!(matches!(store, AnySqlStore::Postgres(_)));
+    assert_eq!(store.backend(), "postgres");
+    store.migrate().await.expect("migrate");
+    common::check_sql_specifics(&store).await;
+    if let AnySqlStore::Postgres(pg) = &store {
+        drop_table(pg).await;
+    }
+    let alias = url.replacen("postgres://", "postgresql://", 1);
+    let again = sessionkit_sql::connect(&alias, PoolOptions::default())
+        .await
+        .expect("postgresql:// alias");
+    assert_eq!(again.backend(), "postgres");
+}
+
+#[tokio::test]
+async fn hundred_thousand_expired_rows_are_deleted_in_batches() {
+    let Some(store) = store().await else { return };
+    let rows = common::expired_rows();
+    let started = Instant::now();
+    let mut tx = store.pool().begin().await.expect("begin");
+    for chunk in rows.chunks(common::BULK_CHUNK) {
+        let mut insert = QueryBuilder::<Postgres>::new(format!(
+            "INSERT INTO \"{}\" (id_hash, data, expires_at, version, user_key, created_at, last_seen) ",
+            store.table_name()
+        ));
+        insert.push_values(chunk, |mut row, r| {
+            row.push_bind(r.id_hash.clone())
+                .push_bind(r.data.clone())
+                .push_bind(r.expires_at)
+                .push_bind(1_i64)
+                .push_bind(None::<String>)
+                .push_bind(r.created_at)
+                .push_bind(r.created_at);
+        });
+        insert.build().execute(&mut *tx).await.expect("bulk insert");
+    }
+    tx.commit().await.expect("commit");
+    common::check_bulk_expired_deletion(&store, started.elapsed()).await;
+    drop_table(&store).await;
+}

@@ -1,0 +1,167 @@
+//! `SqliteStore` on database files: the shared conformance suite plus the
+//! SQLite-specific checks (tuning pragmas, file creation, bulk expired deletion).
+//!
+//! Every test opens a file of its own under cargo's per-target temporary directory;
+//! files of runs over ten minutes old are removed on the way.
+
+mod common;
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use sessionkit_core::IdHash;
+use sessionkit_sql::sqlx::{self, QueryBuilder, Sqlite};
+use sessionkit_sql::{AnySqlStore, PoolOptions, SqliteStore};
+use tokio::sync::OnceCell;
+
+fn test_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("sessionkit-sql")
+}
+
+/// A fresh database file URL (the file does not exist yet).
+async fn fresh_url() -> String {
+    static SWEPT: OnceCell<()> = OnceCell::const_new();
+    let dir = test_dir();
+    SWEPT
+        .get_or_init(|| async {
+            std::fs::create_dir_all(&dir).expect("create the test directory");
+            let entries = std::fs::read_dir(&dir).expect("list the test directory");
+            for entry in entries.flatten() {
+                if entry.file_name().to_str().is_some_and(common::is_stale) {
+                    let _ = std::fs::remove_file(entry.path());
+                }
+            }
+        })
+        .await;
+    let path = dir.join(format!("{}.db", common::unique_table()));
+    format!("sqlite://{}", path.display())
+}
+
+/// A migrated store on a database file of its own.
+async fn store() -> Option<SqliteStore> {
+    let store = SqliteStore::connect(
+        &fresh_url().await,
+        PoolOptions::default().with_max_connections(4),
+    )
+    .await
+    .expect("open a new SQLite file");
+    store.migrate().await.expect("migrate");
+    Some(store)
+}
+
+sessionkit_testkit::store_conformance!(
+    store(),
+    corrupt = |store: SqliteStore, id: IdHash| async move {
+        let t = store.table_name().to_owned();
+        let done = sqlx::query(&format!("UPDATE \"{t}\" SET data = ?1 WHERE id_hash = ?2"))
+            .bind(common::garbage())
+            .bind(common::key(&id))
+            .execute(store.pool())
+            .await
+            .expect("overwrite the stored bytes");
+        assert_eq!(done.rows_affected(), 1, "the corrupted row exists");
+    }
+);
+
+#[tokio::test]
+async fn sql_specific_behaviours() {
+    let Some(store) = store().await else { return };
+    common::check_sql_specifics(&store).await;
+}
+
+#[tokio::test]
+async fn connections_are_tuned_for_a_web_server() {
+    let Some(store) = store().await else { return };
+    let mut conn = store.pool().acquire().await.expect("a connection");
+    let journal: String = sqlx::query_scalar("PRAGMA journal_mode")
+        .fetch_one(&mut *conn)
+        .await
+        .expect("pragma");
+    let synchronous: i64 = sqlx::query_scalar("PRAGMA synchronous")
+        .fetch_one(&mut *conn)
+        .await
+        .expect("pragma");
+    let busy: i64 = sqlx::query_scalar("PRAGMA busy_timeout")
+        .fetch_one(&mut *conn)
+        .await
+        .expect("pragma");
+    assert_eq!(journal, "wal");
+    assert_eq!(synchronous, 1, "synchronous = NORMAL");
+    assert_eq!(busy, 5_000, "busy_timeout of 5 s");
+}
+
+#[tokio::test]
+async fn connect_by_url_creates_the_file_and_a_table_of_the_given_name() {
+    let url = fresh_url().await;
+    let path = PathBuf::from(url.trim_start_matches("sqlite://"));
+    assert!(!path.exists());
+    let store = sessionkit_sql::connect(&url, PoolOptions::default())
+        .await
+        .expect("connect by URL")
+        .with_table_name("web_sessions")
+        .expect("valid");
+    assert!(matches!(store, AnySqlStore::Sqlite(_)));
+    assert!(path.exists(), "the database file is created");
+    store.migrate().await.expect("migrate");
+    store.migrate().await.expect("migrate again");
+    common::check_sql_specifics(&store).await;
+    let AnySqlStore::Sqlite(sqlite) = &store else {
+        unreachable!("checked above")
+    };
+    let tables: Vec<String> =
+        sqlx::query_scalar("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+            .fetch_all(sqlite.pool())
+            .await
+            .expect("list tables");
+    assert_eq!(tables, ["web_sessions", "web_sessions_schema"]);
+    let versions: Vec<i64> = sqlx::query_scalar("SELECT version FROM web_sessions_schema")
+        .fetch_all(sqlite.pool())
+        .await
+        .expect("read schema versions");
+    assert_eq!(versions, [1]);
+    store.close().await;
+}
+
+#[tokio::test]
+async fn concurrent_migrations_of_one_file_all_succeed() {
+    let url = fresh_url().await;
+    let runs: Vec<_> = (0..4)
+        .map(|_| {
+            let url = url.clone();
+            tokio::spawn(async move {
+                // Separate pools, as separate processes would have.
+                let store = SqliteStore::connect(&url, PoolOptions::default()).await?;
+                store.migrate().await
+            })
+        })
+        .collect();
+    for run in runs {
+        run.await.expect("task").expect("concurrent migrate");
+    }
+}
+
+#[tokio::test]
+async fn hundred_thousand_expired_rows_are_deleted_in_batches() {
+    let Some(store) = store().await else { return };
+    let rows = common::expired_rows();
+    let started = Instant::now();
+    let mut tx = store.pool().begin().await.expect("begin");
+    for chunk in rows.chunks(common::BULK_CHUNK) {
+        let mut insert = QueryBuilder::<Sqlite>::new(format!(
+            "INSERT INTO \"{}\" (id_hash, data, expires_at, version, user_key, created_at, last_seen) ",
+            store.table_name()
+        ));
+        insert.push_values(chunk, |mut row, r| {
+            row.push_bind(r.id_hash.clone())
+                .push_bind(r.data.clone())
+                .push_bind(r.expires_at)
+                .push_bind(1_i64)
+                .push_bind(None::<String>)
+                .push_bind(r.created_at)
+                .push_bind(r.created_at);
+        });
+        insert.build().execute(&mut *tx).await.expect("bulk insert");
+    }
+    tx.commit().await.expect("commit");
+    common::check_bulk_expired_deletion(&store, started.elapsed()).await;
+}
