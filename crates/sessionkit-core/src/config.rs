@@ -34,8 +34,10 @@ pub struct SessionConfig {
     /// After an id rotation, how long the old id keeps resolving to the new record, so
     /// requests already in flight from the same browser keep their session (default
     /// 5 s; zero deletes the old record at once). Forwarding also requires the same user
-    /// agent and network (/24 for IPv4, /64 for IPv6) as the rotating request. Use of
-    /// the old id after the window is refused and logged as suspicious.
+    /// agent and network (/24 for IPv4, /64 for IPv6) as the rotating request, so it
+    /// needs client addresses (serve with `ConnectInfo` or configure a trusted proxy
+    /// header); without them the old id simply stops working. Use of the old id after
+    /// the window is refused and logged as suspicious.
     pub rotation_grace: time::Duration,
 }
 

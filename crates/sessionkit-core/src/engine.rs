@@ -135,18 +135,16 @@ impl State {
 /// use is recognised and logged as suspicious rather than as an unknown id.
 const TOMBSTONE_MEMORY: time::Duration = time::Duration::minutes(10);
 
-/// Whether two requests plausibly come from one browser: the same user agent and, when
-/// both addresses are known, the same /24 (IPv4) or /64 (IPv6) network.
+/// Whether two requests plausibly come from one browser: the same user agent and the
+/// same /24 (IPv4) or /64 (IPv6) network. Unknown addresses never match.
 fn same_network_and_browser(then: &ClientInfo, now: &ClientInfo) -> bool {
     let network = Binding {
         user_agent: false,
         address_prefix: Some((24, 64)),
     };
-    let address_ok = match (&then.address, &now.address) {
-        (None, None) => true,
-        (Some(_), Some(_)) => network.allows(then, now),
-        _ => false,
-    };
+    // Without addresses the user agent alone would decide, and it is easy to copy:
+    // no forwarding then.
+    let address_ok = then.address.is_some() && now.address.is_some() && network.allows(then, now);
     then.user_agent == now.user_agent && address_ok
 }
 

@@ -32,13 +32,13 @@ pub struct Record {
     /// The session's data.
     pub data: Data,
     /// When the session was first saved.
-    #[serde(with = "time::serde::timestamp")]
+    #[serde(with = "time::serde::timestamp::milliseconds")]
     pub created_at: OffsetDateTime,
     /// When the session was last saved or touched.
-    #[serde(with = "time::serde::timestamp")]
+    #[serde(with = "time::serde::timestamp::milliseconds")]
     pub last_seen: OffsetDateTime,
     /// When the session stops being loadable. Stores never return a record past this.
-    #[serde(with = "time::serde::timestamp")]
+    #[serde(with = "time::serde::timestamp::milliseconds")]
     pub expires_at: OffsetDateTime,
     /// The session's own expiry override.
     #[serde(default)]

@@ -478,15 +478,15 @@ impl Session {
         self.remove_value(TEST_COOKIE_KEY).await.map(drop)
     }
 
-    /// The current id: the client's (once confirmed by a load) or the one drawn at the
-    /// last save. `None` for a session that has not been stored.
+    /// The current id: the client's once the store has confirmed it (this loads the
+    /// session), or the one drawn at the last save. `None` for a session that has not
+    /// been stored, and when the session cannot be loaded. An id the store does not
+    /// know is never returned.
     pub async fn id(&self) -> Option<SessionId> {
-        let state = self.inner.state.lock().await;
-        if state.loaded {
-            state.id.clone()
-        } else {
-            state.incoming.clone()
-        }
+        let mut state = self.inner.state.lock().await;
+        self.ensure_loaded(&mut state).await.ok()?;
+        state.accessed = true;
+        state.id.clone()
     }
 
     /// Whether any read or write touched the session (the layer adds `Vary: Cookie`).

@@ -64,6 +64,11 @@ impl Client {
         }
         req.headers_mut()
             .insert("user-agent", self.user_agent.parse().expect("ua"));
+        req.extensions_mut()
+            .insert(axum::extract::ConnectInfo(std::net::SocketAddr::from((
+                [127, 0, 0, 1],
+                40_000,
+            ))));
         let res: Response<Body> = self.app.clone().oneshot(req).await.expect("infallible");
         let header = res
             .headers()

@@ -258,13 +258,26 @@ pub async fn send_as(
     send_request(app, name, req).await
 }
 
+/// The peer address every test request comes from (as `axum::serve` with
+/// `ConnectInfo` would report it), so sessions record a client address.
+pub const PEER: std::net::SocketAddr =
+    std::net::SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 40_000);
+
 /// Sends any request to `app` and reads the response; `name` is the session cookie
 /// name the [`Reply`] looks for.
 ///
 /// # Panics
 ///
 /// When the body cannot be read (the router itself is infallible).
-pub async fn send_request(app: &Router, name: &str, req: Request<Body>) -> Reply {
+pub async fn send_request(app: &Router, name: &str, mut req: Request<Body>) -> Reply {
+    if req
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .is_none()
+    {
+        req.extensions_mut()
+            .insert(axum::extract::ConnectInfo(PEER));
+    }
     let res = match app.clone().oneshot(req).await {
         Ok(res) => res,
         Err(never) => match never {},

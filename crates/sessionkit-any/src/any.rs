@@ -1,0 +1,159 @@
+//! The URL dispatch and the store enum.
+
+use async_trait::async_trait;
+use sessionkit_core::store::{ExpiredDeletion, SessionListing, StoreError, UserIndex};
+use sessionkit_core::{IdHash, MemoryStore, Record, SessionStore};
+use time::OffsetDateTime;
+
+/// Why a store could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    /// The URL names no known store.
+    #[error("unknown session store URL scheme in {0:?}; expected memory://, sqlite://, postgres://, mysql://")]
+    UnknownScheme(String),
+    /// The store exists but was not compiled in.
+    #[error("{scheme} stores are not compiled in: enable the `{feature}` feature of sessionkit-any")]
+    NotCompiled {
+        /// The URL scheme.
+        scheme: &'static str,
+        /// The cargo feature to enable.
+        feature: &'static str,
+    },
+    /// The store refused the URL or could not be reached.
+    #[error("cannot open the session store: {0}")]
+    Store(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// One of the stores, chosen at run time.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum AnyStore {
+    /// In process memory.
+    Memory(MemoryStore),
+    /// SQLite, PostgreSQL or MySQL/MariaDB.
+    #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
+    Sql(sessionkit_sql::AnySqlStore),
+}
+
+fn scheme_of(url: &str) -> &str {
+    url.split_once(':').map_or(url, |(s, _)| s)
+}
+
+/// Opens the store `url` names (see the crate docs for the URLs).
+///
+/// # Errors
+///
+/// [`OpenError`] for an unknown scheme, a scheme not compiled in, or a store that
+/// cannot be reached.
+pub async fn open(url: &str) -> Result<AnyStore, OpenError> {
+    match scheme_of(url) {
+        "memory" => Ok(AnyStore::Memory(MemoryStore::new())),
+        "sqlite" | "postgres" | "postgresql" | "mysql" | "mariadb" => open_sql(url).await,
+        _ => Err(OpenError::UnknownScheme(redact(url))),
+    }
+}
+
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
+async fn open_sql(url: &str) -> Result<AnyStore, OpenError> {
+    sessionkit_sql::connect(url, sessionkit_sql::PoolOptions::default())
+        .await
+        .map(AnyStore::Sql)
+        .map_err(|e| OpenError::Store(Box::new(e)))
+}
+
+#[cfg(not(any(feature = "sqlite", feature = "postgres", feature = "mysql")))]
+async fn open_sql(_url: &str) -> Result<AnyStore, OpenError> {
+    Err(OpenError::NotCompiled { scheme: "SQL", feature: "sqlite" })
+}
+
+/// The URL without user info (passwords) and query, for logs and errors.
+pub(crate) fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.chars().take(80).collect();
+    };
+    let rest = rest.split_once('@').map_or(rest, |(_, host)| host);
+    let rest = rest.split('?').next().unwrap_or(rest);
+    format!("{scheme}://{rest}").chars().take(120).collect()
+}
+
+macro_rules! each {
+    ($self:expr, $s:ident => $e:expr) => {
+        match $self {
+            AnyStore::Memory($s) => $e,
+            #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
+            AnyStore::Sql($s) => $e,
+        }
+    };
+}
+
+impl AnyStore {
+    /// Creates or upgrades what the store needs (tables); a no-op for stores that need
+    /// nothing. Idempotent.
+    ///
+    /// # Errors
+    ///
+    /// When the store fails.
+    pub async fn migrate(&self) -> Result<(), OpenError> {
+        match self {
+            Self::Memory(_) => Ok(()),
+            #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
+            Self::Sql(s) => s.migrate().await.map_err(|e| OpenError::Store(Box::new(e))),
+        }
+    }
+
+    /// A log-safe description: the kind of store and where it is, never a password.
+    pub fn describe(&self) -> String {
+        match self {
+            Self::Memory(_) => "memory".to_owned(),
+            #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
+            Self::Sql(s) => format!("{} (table {})", s.backend(), s.table_name()),
+        }
+    }
+}
+
+#[async_trait]
+impl SessionStore for AnyStore {
+    async fn load(&self, id: &IdHash) -> Result<Option<Record>, StoreError> {
+        each!(self, s => s.load(id).await)
+    }
+    async fn create(&self, record: &Record) -> Result<(), StoreError> {
+        each!(self, s => s.create(record).await)
+    }
+    async fn compare_and_swap(&self, record: &Record, expected_version: u64) -> Result<bool, StoreError> {
+        each!(self, s => s.compare_and_swap(record, expected_version).await)
+    }
+    async fn touch(&self, id: &IdHash, expires_at: OffsetDateTime, now: OffsetDateTime) -> Result<bool, StoreError> {
+        each!(self, s => s.touch(id, expires_at, now).await)
+    }
+    async fn delete(&self, id: &IdHash) -> Result<bool, StoreError> {
+        each!(self, s => s.delete(id).await)
+    }
+    fn user_index(&self) -> Option<&dyn UserIndex> {
+        each!(self, s => s.user_index())
+    }
+    fn expired_deletion(&self) -> Option<&dyn ExpiredDeletion> {
+        each!(self, s => s.expired_deletion())
+    }
+    fn listing(&self) -> Option<&dyn SessionListing> {
+        each!(self, s => s.listing())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redaction_drops_passwords_and_queries() {
+        assert_eq!(redact("postgres://u:secret@db:5432/x?sslmode=disable"), "postgres://db:5432/x");
+        assert_eq!(redact("redis://:pw@127.0.0.1:6379"), "redis://127.0.0.1:6379");
+        assert!(!redact("nonsense:secret").contains("://"));
+    }
+
+    #[tokio::test]
+    async fn unknown_schemes_are_refused_clearly() {
+        let err = open("ftp://user:pw@host/x").await.err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(err.contains("unknown session store URL scheme"), "{err}");
+        assert!(!err.contains("pw"), "{err}");
+    }
+}

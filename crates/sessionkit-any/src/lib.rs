@@ -1,0 +1,26 @@
+//! Open any sessionkit store from one URL string, the way the demo app and the
+//! `sessionkit` command-line tool do.
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), sessionkit_any::OpenError> {
+//! let store = sessionkit_any::open("memory://").await?;
+//! store.migrate().await?;
+//! assert_eq!(store.describe(), "memory");
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! | URL | store | feature |
+//! | --- | --- | --- |
+//! | `memory://` | [`sessionkit_core::MemoryStore`] | always |
+//! | `sqlite://path/to/file.db`, `sqlite::memory:` | SQLite | `sqlite` (default) |
+//! | `postgres://user@host/db` | PostgreSQL | `postgres` |
+//! | `mysql://user@host/db`, `mariadb://…` | MySQL/MariaDB | `mysql` |
+//!
+//! A scheme whose feature is not compiled in is refused with an error naming the
+//! feature. [`AnyStore::describe`] gives a log-safe description (no password).
+
+mod any;
+
+pub use any::{open, AnyStore, OpenError};

@@ -1,0 +1,82 @@
+//! One module per subcommand, and what they share: opening the store, reading a session
+//! reference, failures with exit codes.
+
+mod clear_expired;
+mod list;
+mod revoke;
+mod show;
+mod stats;
+
+use sessionkit_any::AnyStore;
+use sessionkit_core::{IdHash, SessionId};
+
+use crate::cli::{Cli, Command};
+
+/// A failure: the message for stderr and the process exit code.
+#[derive(Debug)]
+pub(crate) struct Failure {
+    pub(crate) message: String,
+    pub(crate) code: u8,
+}
+
+impl Failure {
+    /// The store failed or cannot be reached (exit 1).
+    pub(crate) fn store(e: impl std::fmt::Display) -> Self {
+        Self { message: e.to_string(), code: 1 }
+    }
+
+    /// Bad usage or configuration (exit 2).
+    pub(crate) fn usage(message: impl Into<String>) -> Self {
+        Self { message: message.into(), code: 2 }
+    }
+
+    /// No such session (exit 3).
+    pub(crate) fn not_found() -> Self {
+        Self { message: "no such live session".to_owned(), code: 3 }
+    }
+
+    /// The store lacks the capability (exit 4).
+    pub(crate) fn unsupported(store: &AnyStore, what: &str) -> Self {
+        Self { message: format!("{} cannot {what}", store.describe()), code: 4 }
+    }
+}
+
+/// Runs the parsed command line.
+pub(crate) async fn run(cli: Cli) -> Result<(), Failure> {
+    let url = cli.store.ok_or_else(|| {
+        Failure::usage("no store given: pass --store URL or set SESSIONKIT_STORE (e.g. sqlite://data/sessions.db)")
+    })?;
+    let store = sessionkit_any::open(&url).await.map_err(|e| match e {
+        sessionkit_any::OpenError::Store(_) => Failure::store(e),
+        _ => Failure::usage(e.to_string()),
+    })?;
+    let json = cli.json;
+    match cli.command {
+        Command::Migrate => {
+            store.migrate().await.map_err(Failure::store)?;
+            crate::output::done(json, &format!("{} is ready", store.describe()));
+            Ok(())
+        }
+        Command::ClearExpired { batch } => clear_expired::run(&store, batch, json).await,
+        Command::Stats { top } => stats::run(&store, top, json).await,
+        Command::List { user, limit } => list::run(&store, user.as_deref(), limit, json).await,
+        Command::Show { session } => show::run(&store, &session, json).await,
+        Command::Revoke { session, user, except } => {
+            revoke::run(&store, session.as_deref(), user.as_deref(), except.as_deref(), json).await
+        }
+    }
+}
+
+/// Reads what an operator pastes: a session id as in the cookie (also the signed form,
+/// whose last 32 characters are the id) or the 64-character hash that `list` prints.
+pub(crate) fn session_ref(text: &str) -> Result<IdHash, Failure> {
+    let text = text.trim();
+    if let Some(hash) = IdHash::from_hex(text) {
+        return Ok(hash);
+    }
+    let tail = text.get(text.len().saturating_sub(32)..).unwrap_or(text);
+    SessionId::parse(text)
+        .or_else(|| SessionId::parse(tail))
+        .map(|id| id.hash())
+        .ok_or_else(|| Failure::usage("not a session id (32 characters of base64url) nor an id hash (64 hex digits)"))
+}

@@ -1,0 +1,36 @@
+//! `sessionkit revoke`.
+
+use sessionkit_any::AnyStore;
+use sessionkit_core::SessionStore as _;
+
+use super::{session_ref, Failure};
+
+pub(crate) async fn run(
+    store: &AnyStore,
+    session: Option<&str>,
+    user: Option<&str>,
+    except: Option<&str>,
+    json: bool,
+) -> Result<(), Failure> {
+    match (session, user) {
+        (Some(session), None) => {
+            let id = session_ref(session)?;
+            if !store.delete(&id).await.map_err(Failure::store)? {
+                return Err(Failure::not_found());
+            }
+            crate::output::done(json, "revoked 1 session");
+        }
+        (None, Some(user)) => {
+            let index = store.user_index().ok_or_else(|| Failure::unsupported(store, "find the sessions of a user"))?;
+            let keep = except.map(session_ref).transpose()?;
+            let n = index.delete_sessions_of(user, keep.as_ref()).await.map_err(Failure::store)?;
+            if json {
+                println!("{}", serde_json::json!({ "ok": true, "revoked": n }));
+            } else {
+                println!("revoked {n} sessions of {user}");
+            }
+        }
+        _ => return Err(Failure::usage("give a session, or --user")),
+    }
+    Ok(())
+}
