@@ -208,6 +208,10 @@ impl SessionStore for AnySqlStore {
     fn expired_deletion(&self) -> Option<&dyn ExpiredDeletion> {
         dispatch!(*self, ref s => s.expired_deletion())
     }
+
+    fn listing(&self) -> Option<&dyn sessionkit_core::SessionListing> {
+        dispatch!(*self, ref s => s.listing())
+    }
 }
 
 /// The databases a URL can name.

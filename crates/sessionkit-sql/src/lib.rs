@@ -65,6 +65,7 @@
 
 mod connect;
 mod error;
+mod listing;
 #[cfg(feature = "mysql")]
 mod mysql;
 #[cfg(feature = "postgres")]

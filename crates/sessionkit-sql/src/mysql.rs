@@ -411,7 +411,18 @@ impl SessionStore for MySqlStore {
     fn expired_deletion(&self) -> Option<&dyn ExpiredDeletion> {
         Some(self)
     }
+
+    fn listing(&self) -> Option<&dyn sessionkit_core::SessionListing> {
+        Some(self)
+    }
 }
+
+crate::listing::impl_listing!(
+    MySqlStore,
+    quote,
+    |_| "?".to_owned(),
+    "CONVERT(user_key USING utf8mb4)"
+);
 
 #[async_trait]
 impl UserIndex for MySqlStore {

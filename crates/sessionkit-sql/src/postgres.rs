@@ -347,7 +347,13 @@ impl SessionStore for PostgresStore {
     fn expired_deletion(&self) -> Option<&dyn ExpiredDeletion> {
         Some(self)
     }
+
+    fn listing(&self) -> Option<&dyn sessionkit_core::SessionListing> {
+        Some(self)
+    }
 }
+
+crate::listing::impl_listing!(PostgresStore, quote, |n| format!("${n}"), "user_key");
 
 #[async_trait]
 impl UserIndex for PostgresStore {

@@ -403,7 +403,13 @@ impl SessionStore for SqliteStore {
     fn expired_deletion(&self) -> Option<&dyn ExpiredDeletion> {
         Some(self)
     }
+
+    fn listing(&self) -> Option<&dyn sessionkit_core::SessionListing> {
+        Some(self)
+    }
 }
+
+crate::listing::impl_listing!(SqliteStore, quote, |n| format!("?{n}"), "user_key");
 
 #[async_trait]
 impl UserIndex for SqliteStore {
