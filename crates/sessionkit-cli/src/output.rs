@@ -6,7 +6,8 @@ use time::OffsetDateTime;
 
 /// A timestamp as RFC 3339 (UTC).
 pub(crate) fn when(t: OffsetDateTime) -> String {
-    t.format(&Rfc3339).unwrap_or_else(|_| t.unix_timestamp().to_string())
+    t.format(&Rfc3339)
+        .unwrap_or_else(|_| t.unix_timestamp().to_string())
 }
 
 /// One line of result: JSON `{"ok": true, "message": …}` or the plain message.
@@ -66,9 +67,23 @@ pub(crate) fn sessions_table(records: &[Record]) {
                 when(r.last_seen),
                 when(r.expires_at),
                 r.client.address.clone().unwrap_or_else(|| "-".into()),
-                r.client.user_agent.as_deref().map_or_else(|| "-".into(), |ua| ua.chars().take(40).collect()),
+                r.client
+                    .user_agent
+                    .as_deref()
+                    .map_or_else(|| "-".into(), |ua| ua.chars().take(40).collect()),
             ]
         })
         .collect();
-    table(&["ID HASH", "USER", "CREATED", "LAST SEEN", "EXPIRES", "ADDRESS", "USER AGENT"], &rows);
+    table(
+        &[
+            "ID HASH",
+            "USER",
+            "CREATED",
+            "LAST SEEN",
+            "EXPIRES",
+            "ADDRESS",
+            "USER AGENT",
+        ],
+        &rows,
+    );
 }

@@ -5,14 +5,23 @@ use sessionkit_core::SessionStore as _;
 
 use super::Failure;
 
-pub(crate) async fn run(store: &AnyStore, user: Option<&str>, limit: usize, json: bool) -> Result<(), Failure> {
+pub(crate) async fn run(
+    store: &AnyStore,
+    user: Option<&str>,
+    limit: usize,
+    json: bool,
+) -> Result<(), Failure> {
     let mut records = match user {
         Some(user) => {
-            let index = store.user_index().ok_or_else(|| Failure::unsupported(store, "list the sessions of a user"))?;
+            let index = store
+                .user_index()
+                .ok_or_else(|| Failure::unsupported(store, "list the sessions of a user"))?;
             index.sessions_of(user).await.map_err(Failure::store)?
         }
         None => {
-            let listing = store.listing().ok_or_else(|| Failure::unsupported(store, "enumerate sessions"))?;
+            let listing = store
+                .listing()
+                .ok_or_else(|| Failure::unsupported(store, "enumerate sessions"))?;
             listing.list(None, limit).await.map_err(Failure::store)?
         }
     };

@@ -22,22 +22,34 @@ pub(crate) struct Failure {
 impl Failure {
     /// The store failed or cannot be reached (exit 1).
     pub(crate) fn store(e: impl std::fmt::Display) -> Self {
-        Self { message: e.to_string(), code: 1 }
+        Self {
+            message: e.to_string(),
+            code: 1,
+        }
     }
 
     /// Bad usage or configuration (exit 2).
     pub(crate) fn usage(message: impl Into<String>) -> Self {
-        Self { message: message.into(), code: 2 }
+        Self {
+            message: message.into(),
+            code: 2,
+        }
     }
 
     /// No such session (exit 3).
     pub(crate) fn not_found() -> Self {
-        Self { message: "no such live session".to_owned(), code: 3 }
+        Self {
+            message: "no such live session".to_owned(),
+            code: 3,
+        }
     }
 
     /// The store lacks the capability (exit 4).
     pub(crate) fn unsupported(store: &AnyStore, what: &str) -> Self {
-        Self { message: format!("{} cannot {what}", store.describe()), code: 4 }
+        Self {
+            message: format!("{} cannot {what}", store.describe()),
+            code: 4,
+        }
     }
 }
 
@@ -61,8 +73,19 @@ pub(crate) async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Stats { top } => stats::run(&store, top, json).await,
         Command::List { user, limit } => list::run(&store, user.as_deref(), limit, json).await,
         Command::Show { session } => show::run(&store, &session, json).await,
-        Command::Revoke { session, user, except } => {
-            revoke::run(&store, session.as_deref(), user.as_deref(), except.as_deref(), json).await
+        Command::Revoke {
+            session,
+            user,
+            except,
+        } => {
+            revoke::run(
+                &store,
+                session.as_deref(),
+                user.as_deref(),
+                except.as_deref(),
+                json,
+            )
+            .await
         }
     }
 }
@@ -78,5 +101,9 @@ pub(crate) fn session_ref(text: &str) -> Result<IdHash, Failure> {
     SessionId::parse(text)
         .or_else(|| SessionId::parse(tail))
         .map(|id| id.hash())
-        .ok_or_else(|| Failure::usage("not a session id (32 characters of base64url) nor an id hash (64 hex digits)"))
+        .ok_or_else(|| {
+            Failure::usage(
+                "not a session id (32 characters of base64url) nor an id hash (64 hex digits)",
+            )
+        })
 }

@@ -21,9 +21,14 @@ pub(crate) async fn run(
             crate::output::done(json, "revoked 1 session");
         }
         (None, Some(user)) => {
-            let index = store.user_index().ok_or_else(|| Failure::unsupported(store, "find the sessions of a user"))?;
+            let index = store
+                .user_index()
+                .ok_or_else(|| Failure::unsupported(store, "find the sessions of a user"))?;
             let keep = except.map(session_ref).transpose()?;
-            let n = index.delete_sessions_of(user, keep.as_ref()).await.map_err(Failure::store)?;
+            let n = index
+                .delete_sessions_of(user, keep.as_ref())
+                .await
+                .map_err(Failure::store)?;
             if json {
                 println!("{}", serde_json::json!({ "ok": true, "revoked": n }));
             } else {

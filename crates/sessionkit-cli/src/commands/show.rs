@@ -7,14 +7,21 @@ use super::{session_ref, Failure};
 
 pub(crate) async fn run(store: &AnyStore, session: &str, json: bool) -> Result<(), Failure> {
     let id = session_ref(session)?;
-    let record = store.load(&id).await.map_err(Failure::store)?.ok_or_else(Failure::not_found)?;
+    let record = store
+        .load(&id)
+        .await
+        .map_err(Failure::store)?
+        .ok_or_else(Failure::not_found)?;
     let mut view = crate::output::record_json(&record);
     view["data"] = serde_json::Value::Object(record.data.clone());
     view["version"] = record.version.into();
     if json {
         println!("{view}");
     } else {
-        println!("{}", serde_json::to_string_pretty(&view).map_err(Failure::store)?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&view).map_err(Failure::store)?
+        );
     }
     Ok(())
 }

@@ -7,8 +7,13 @@ use time::OffsetDateTime;
 use super::Failure;
 
 pub(crate) async fn run(store: &AnyStore, top: usize, json: bool) -> Result<(), Failure> {
-    let listing = store.listing().ok_or_else(|| Failure::unsupported(store, "enumerate sessions"))?;
-    let stats = listing.stats(OffsetDateTime::now_utc(), top).await.map_err(Failure::store)?;
+    let listing = store
+        .listing()
+        .ok_or_else(|| Failure::unsupported(store, "enumerate sessions"))?;
+    let stats = listing
+        .stats(OffsetDateTime::now_utc(), top)
+        .await
+        .map_err(Failure::store)?;
     if json {
         println!("{}", serde_json::to_string(&stats).map_err(Failure::store)?);
         return Ok(());
@@ -19,7 +24,11 @@ pub(crate) async fn run(store: &AnyStore, top: usize, json: bool) -> Result<(), 
     println!("bound to a user:          {}", stats.with_user);
     if !stats.top_users.is_empty() {
         println!();
-        let rows: Vec<Vec<String>> = stats.top_users.iter().map(|(u, n)| vec![u.clone(), n.to_string()]).collect();
+        let rows: Vec<Vec<String>> = stats
+            .top_users
+            .iter()
+            .map(|(u, n)| vec![u.clone(), n.to_string()])
+            .collect();
         crate::output::table(&["USER", "SESSIONS"], &rows);
     }
     Ok(())

@@ -1,0 +1,214 @@
+//! The real `sessionkit` binary against real stores: sessions created through the
+//! library, then inspected and revoked through the command line.
+
+use std::process::Output;
+
+use serde_json::Value;
+use sessionkit_any::AnyStore;
+use sessionkit_core::{Record, Session, SessionConfig, SessionId, SessionStore};
+use time::{Duration, OffsetDateTime};
+
+fn sessionkit(store: &str, args: &[&str]) -> Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_sessionkit"))
+        .args(args)
+        .env("SESSIONKIT_STORE", store)
+        .output()
+        .expect("the sessionkit binary runs")
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn json(out: &Output) -> Value {
+    assert!(out.status.success(), "{out:?}");
+    serde_json::from_slice(&out.stdout).expect("--json prints JSON")
+}
+
+fn unique(prefix: &str) -> String {
+    let id = SessionId::generate().expect("randomness").to_string();
+    format!("{prefix}_{}", &id[..8]).replace('-', "x")
+}
+
+/// A user's logged-in session, created as an application would.
+async fn login(store: &AnyStore, user: &str) -> SessionId {
+    let session = Session::new(store.clone(), SessionConfig::default());
+    session.insert("cart", vec!["apple"]).await.expect("insert");
+    session.login(user).await.expect("login");
+    session.save().await.expect("save");
+    session.id().await.expect("saved sessions have an id")
+}
+
+async fn expired(store: &AnyStore, n: usize) {
+    let now = OffsetDateTime::now_utc();
+    for _ in 0..n {
+        let id = SessionId::generate().expect("randomness").hash();
+        let r = Record::new(
+            id,
+            Default::default(),
+            now - Duration::hours(2),
+            now - Duration::hours(1),
+        );
+        store.create(&r).await.expect("create");
+    }
+}
+
+async fn sqlite_url() -> String {
+    let dir = std::env::temp_dir().join(unique("sessionkit-cli"));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    format!("sqlite://{}", dir.join("sessions.db").display())
+}
+
+async fn exercise(url: &str) {
+    let migrate = sessionkit(url, &["migrate"]);
+    assert!(migrate.status.success(), "{migrate:?}");
+    assert!(
+        sessionkit(url, &["migrate"]).status.success(),
+        "migrate twice is fine"
+    );
+    let store = sessionkit_any::open(url).await.expect("open");
+    let (alice, bob) = (unique("alice"), unique("bob"));
+    let a1 = login(&store, &alice).await;
+    let a2 = login(&store, &alice).await;
+    let b1 = login(&store, &bob).await;
+    expired(&store, 25).await;
+
+    let stats = json(&sessionkit(url, &["stats", "--json", "--top", "1000"]));
+    assert!(stats["live"].as_u64().expect("live") >= 3);
+    let tops = stats["top_users"].as_array().expect("top users");
+    assert!(tops.contains(&serde_json::json!([alice, 2])), "{tops:?}");
+
+    let human = stdout(&sessionkit(url, &["stats"]));
+    assert!(human.contains("live sessions:"), "{human}");
+
+    let list = json(&sessionkit(url, &["list", "--user", &alice, "--json"]));
+    let hashes: Vec<&str> = list
+        .as_array()
+        .expect("list")
+        .iter()
+        .filter_map(|r| r["id_hash"].as_str())
+        .collect();
+    assert_eq!(hashes.len(), 2);
+    assert!(hashes.contains(&a1.hash().to_hex().as_str()));
+    let table = stdout(&sessionkit(url, &["list", "--user", &alice]));
+    assert!(table.starts_with("ID HASH"), "{table}");
+    assert!(
+        !table.contains(&a1.to_string()),
+        "the raw id is never printed"
+    );
+
+    let show = json(&sessionkit(url, &["show", &a1.to_string(), "--json"]));
+    assert_eq!(show["user"], alice.as_str());
+    assert_eq!(show["data"]["cart"], serde_json::json!(["apple"]));
+    let by_hash = json(&sessionkit(url, &["show", &a1.hash().to_hex(), "--json"]));
+    assert_eq!(by_hash["id_hash"], show["id_hash"]);
+
+    let missing = sessionkit(
+        url,
+        &[
+            "show",
+            &SessionId::generate().expect("randomness").to_string(),
+        ],
+    );
+    assert_eq!(missing.status.code(), Some(3), "unknown session exits 3");
+    let garbage = sessionkit(url, &["show", "../../etc/passwd"]);
+    assert_eq!(garbage.status.code(), Some(2));
+
+    let revoked = json(&sessionkit(
+        url,
+        &[
+            "revoke",
+            "--user",
+            &alice,
+            "--except",
+            &a2.to_string(),
+            "--json",
+        ],
+    ));
+    assert_eq!(revoked["revoked"], 1);
+    assert!(store.load(&a1.hash()).await.expect("load").is_none());
+    assert!(store.load(&a2.hash()).await.expect("load").is_some());
+    assert!(
+        store.load(&b1.hash()).await.expect("load").is_some(),
+        "bob is untouched"
+    );
+
+    let one = sessionkit(url, &["revoke", &b1.to_string()]);
+    assert!(one.status.success(), "{one:?}");
+    assert!(store.load(&b1.hash()).await.expect("load").is_none());
+    assert_eq!(
+        sessionkit(url, &["revoke", &b1.to_string()]).status.code(),
+        Some(3)
+    );
+
+    let cleared = json(&sessionkit(
+        url,
+        &["clear-expired", "--batch", "10", "--json"],
+    ));
+    assert!(
+        cleared["deleted"].as_u64().expect("deleted") >= 25,
+        "{cleared}"
+    );
+    let again = stdout(&sessionkit(url, &["clear-expired"]));
+    assert!(
+        again.starts_with("deleted 0 expired sessions in"),
+        "{again}"
+    );
+    assert!(
+        store.load(&a2.hash()).await.expect("load").is_some(),
+        "live sessions survive cleanup"
+    );
+}
+
+#[tokio::test]
+async fn cli_manages_sessions_in_sqlite() {
+    exercise(&sqlite_url().await).await;
+}
+
+#[tokio::test]
+async fn cli_manages_sessions_in_postgres() {
+    let Some(url) = sessionkit_testkit::env::service_url("SESSIONKIT_TEST_POSTGRES_URL") else {
+        return;
+    };
+    exercise(&url).await;
+}
+
+#[tokio::test]
+async fn cli_manages_sessions_in_mysql() {
+    let Some(url) = sessionkit_testkit::env::service_url("SESSIONKIT_TEST_MYSQL_URL") else {
+        return;
+    };
+    exercise(&url).await;
+}
+
+#[test]
+fn missing_store_and_bad_urls_are_clear_usage_errors() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sessionkit"))
+        .arg("stats")
+        .env_remove("SESSIONKIT_STORE")
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--store"));
+
+    let out = sessionkit("ftp://user:hunter2@example/x", &["stats"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("unknown session store URL scheme"), "{err}");
+    assert!(!err.contains("hunter2"), "passwords never appear: {err}");
+
+    let out = sessionkit("postgres://nobody@127.0.0.1:1/none", &["stats"]);
+    assert_eq!(out.status.code(), Some(1), "an unreachable store exits 1");
+}
+
+#[test]
+fn help_is_written_for_an_operator() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sessionkit"))
+        .arg("--help")
+        .output()
+        .expect("runs");
+    let help = String::from_utf8_lossy(&out.stdout);
+    for word in ["clear-expired", "revoke", "Exit codes", "SESSIONKIT_STORE"] {
+        assert!(help.contains(word), "{word} missing from --help:\n{help}");
+    }
+}
