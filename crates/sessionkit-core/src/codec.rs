@@ -21,6 +21,10 @@ pub enum CodecError {
     /// The payload is not a valid record.
     #[error("stored session is corrupt")]
     Corrupt(#[source] serde_json::Error),
+    /// The bytes decode, but what surrounds them is inconsistent (a key of the wrong
+    /// length, an impossible timestamp, a record filed under another id).
+    #[error("stored session is inconsistent: {0}")]
+    Inconsistent(&'static str),
 }
 
 /// Encodes a record as a format byte followed by the payload.

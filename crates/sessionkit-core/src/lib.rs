@@ -27,6 +27,7 @@
 //! request from the cookie and saves it after the handler.
 
 mod binding;
+mod cached;
 mod changes;
 pub mod cleanup;
 pub mod codec;
@@ -36,6 +37,8 @@ mod error;
 mod expiry;
 #[cfg(feature = "axum")]
 mod extract;
+#[cfg(feature = "file")]
+mod file;
 mod id;
 mod key;
 mod memory;
@@ -45,6 +48,7 @@ mod session;
 pub mod store;
 
 pub use binding::Binding;
+pub use cached::CachedStore;
 pub use changes::{Changes, Op};
 pub use config::SessionConfig;
 pub use engine::CookieAction;
@@ -52,6 +56,8 @@ pub use error::Error;
 pub use expiry::{CookieLifetime, Expiry, ExpiryPolicy};
 #[cfg(feature = "axum")]
 pub use extract::MissingSessionLayer;
+#[cfg(feature = "file")]
+pub use file::{FileStore, FileStoreError};
 pub use id::{IdHash, SessionId};
 pub use key::Key;
 pub use memory::MemoryStore;

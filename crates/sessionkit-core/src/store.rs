@@ -33,6 +33,12 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// A stored record that cannot be used: the engine treats it as absent (and logs
+    /// and deletes it) instead of failing the request.
+    pub fn corrupt(what: &'static str) -> Self {
+        Self::Corrupt(CodecError::Inconsistent(what))
+    }
+
     /// Wraps a backend error with what the store was doing.
     pub fn backend(
         context: &'static str,

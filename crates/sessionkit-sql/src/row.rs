@@ -63,7 +63,7 @@ pub(crate) fn now_millis() -> i64 {
 
 fn from_millis(ms: i64) -> Result<OffsetDateTime, StoreError> {
     OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .map_err(|e| StoreError::backend("reading a session's timestamps", e))
+        .map_err(|_| StoreError::corrupt("a stored timestamp is out of range"))
 }
 
 /// `u64` versions live in signed 64-bit columns bit for bit, so the engine's wrapping
@@ -80,13 +80,14 @@ fn version_from_db(version: i64) -> u64 {
 ///
 /// # Errors
 ///
-/// [`StoreError::Corrupt`] when `data` is not an encoded record; a backend error for a
-/// malformed key or an impossible timestamp.
+/// [`StoreError::Corrupt`] when `data` is not an encoded record, the key is not 32
+/// bytes, or a timestamp is impossible.
 pub(crate) fn record_from(row: StoredRow) -> Result<Record, StoreError> {
     let (id_hash, data, expires_at, version, last_seen, created_at) = row;
-    let id: [u8; 32] = id_hash.as_slice().try_into().map_err(|_| {
-        StoreError::backend("reading a session", "stored id hash is not 32 bytes long")
-    })?;
+    let id: [u8; 32] = id_hash
+        .as_slice()
+        .try_into()
+        .map_err(|_| StoreError::corrupt("stored id hash is not 32 bytes long"))?;
     let mut record = codec::decode(&data)?;
     record.id = IdHash::from_bytes(id);
     record.expires_at = from_millis(expires_at)?;

@@ -1,0 +1,162 @@
+//! `CachedStore` with a memory cache in front of `SqliteStore` (`sqlite::memory:`, a
+//! private database per test): the shared conformance suite, and a run in which the
+//! cache goes down and comes back while requests keep succeeding.
+
+mod common;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use sessionkit_core::{
+    CachedStore, IdHash, MemoryStore, Record, Session, SessionConfig, SessionStore, StoreError,
+};
+use sessionkit_sql::sqlx;
+use sessionkit_sql::{PoolOptions, SqliteStore};
+use time::OffsetDateTime;
+
+async fn sqlite() -> SqliteStore {
+    let store = SqliteStore::connect("sqlite::memory:", PoolOptions::default())
+        .await
+        .expect("open an in-memory database");
+    store.migrate().await.expect("migrate");
+    store
+}
+
+async fn store() -> Option<CachedStore<MemoryStore, SqliteStore>> {
+    Some(CachedStore::new(MemoryStore::new(), sqlite().await))
+}
+
+sessionkit_testkit::store_conformance!(
+    store(),
+    corrupt = |store: CachedStore<MemoryStore, SqliteStore>, id: IdHash| async move {
+        let done = sqlx::query("UPDATE sessions SET data = ?1 WHERE id_hash = ?2")
+            .bind(common::garbage())
+            .bind(common::key(&id))
+            .execute(store.durable().pool())
+            .await
+            .expect("overwrite the stored bytes");
+        assert_eq!(done.rows_affected(), 1, "the corrupted row exists");
+        // The cache's copy is intact; forget it (an eviction) so the bytes are read.
+        store.cache().delete(&id).await.expect("evict");
+    }
+);
+
+/// A memory cache whose calls fail with a backend error while `down` is set: a test
+/// double for a cache server that goes away.
+#[derive(Debug, Clone, Default)]
+struct SwitchableCache {
+    inner: MemoryStore,
+    down: Arc<AtomicBool>,
+}
+
+impl SwitchableCache {
+    fn check(&self) -> Result<(), StoreError> {
+        if self.down.load(Ordering::SeqCst) {
+            return Err(StoreError::backend(
+                "talking to the cache",
+                std::io::Error::new(
+                    std::io::ErrorKind::ConnectionRefused,
+                    "cache server is down",
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl SessionStore for SwitchableCache {
+    async fn load(&self, id: &IdHash) -> Result<Option<Record>, StoreError> {
+        self.check()?;
+        self.inner.load(id).await
+    }
+    async fn create(&self, record: &Record) -> Result<(), StoreError> {
+        self.check()?;
+        self.inner.create(record).await
+    }
+    async fn compare_and_swap(&self, record: &Record, expected: u64) -> Result<bool, StoreError> {
+        self.check()?;
+        self.inner.compare_and_swap(record, expected).await
+    }
+    async fn touch(
+        &self,
+        id: &IdHash,
+        expires_at: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        self.check()?;
+        self.inner.touch(id, expires_at, now).await
+    }
+    async fn delete(&self, id: &IdHash) -> Result<bool, StoreError> {
+        self.check()?;
+        self.inner.delete(id).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_request_succeeds_when_the_cache_goes_down_mid_run_and_nothing_stale_is_served_after()
+{
+    const USERS: usize = 10;
+    const REQUESTS: usize = 30;
+    let cache = SwitchableCache::default();
+    let store = CachedStore::new(cache.clone(), sqlite().await);
+    let config = SessionConfig::default();
+
+    let mut ids = Vec::new();
+    for _ in 0..USERS {
+        let session = Session::new(store.clone(), config.clone());
+        session
+            .insert("visits", Vec::<usize>::new())
+            .await
+            .expect("insert");
+        session.insert("user", "someone").await.expect("insert");
+        session.save().await.expect("save");
+        ids.push(session.id().await.expect("a saved session has an id"));
+    }
+
+    let mut tasks = tokio::task::JoinSet::new();
+    for id in &ids {
+        let (store, config, id) = (store.clone(), config.clone(), id.clone());
+        tasks.spawn(async move {
+            for r in 0..REQUESTS {
+                let session = Session::open(store.clone(), config.clone(), Some(id.clone()));
+                let seen: Vec<usize> = session.get("visits").await?.unwrap_or_default();
+                assert_eq!(seen.len(), r, "every earlier request is seen");
+                session.push("visits", r).await?;
+                session.save().await?;
+                tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+            }
+            Ok::<_, sessionkit_core::Error>(())
+        });
+    }
+    // The cache server goes down in the middle of the run.
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    cache.down.store(true, Ordering::SeqCst);
+    while let Some(done) = tasks.join_next().await {
+        done.expect("a request task does not panic")
+            .expect("every request succeeds while the cache is down");
+    }
+
+    // A logout while the cache is down.
+    let logout = Session::open(store.clone(), config.clone(), Some(ids[0].clone()));
+    logout.flush().await;
+    logout.save().await.expect("logout while the cache is down");
+
+    // The cache comes back, holding entries from before it went down.
+    cache.down.store(false, Ordering::SeqCst);
+    let gone = Session::open(store.clone(), config.clone(), Some(ids[0].clone()));
+    assert!(
+        gone.is_empty().await.expect("is_empty"),
+        "a logout made while the cache was down stays a logout"
+    );
+    for id in &ids[1..] {
+        let session = Session::open(store.clone(), config.clone(), Some(id.clone()));
+        let visits: Vec<usize> = session.get("visits").await.expect("get").expect("stored");
+        assert_eq!(
+            visits,
+            (0..REQUESTS).collect::<Vec<_>>(),
+            "the durable store's data, not the cache's old entry"
+        );
+    }
+}
