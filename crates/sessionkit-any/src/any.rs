@@ -9,10 +9,12 @@ use time::OffsetDateTime;
 #[derive(Debug, thiserror::Error)]
 pub enum OpenError {
     /// The URL names no known store.
-    #[error("unknown session store URL scheme in {0:?}; expected memory://, sqlite://, postgres://, mysql://")]
+    #[error("unknown session store URL scheme in {0:?}; expected memory://, file://, sqlite://, postgres://, mysql://")]
     UnknownScheme(String),
     /// The store exists but was not compiled in.
-    #[error("{scheme} stores are not compiled in: enable the `{feature}` feature of sessionkit-any")]
+    #[error(
+        "{scheme} stores are not compiled in: enable the `{feature}` feature of sessionkit-any"
+    )]
     NotCompiled {
         /// The URL scheme.
         scheme: &'static str,
@@ -30,6 +32,9 @@ pub enum OpenError {
 pub enum AnyStore {
     /// In process memory.
     Memory(MemoryStore),
+    /// One file per session in a directory.
+    #[cfg(feature = "file")]
+    File(sessionkit_core::FileStore),
     /// SQLite, PostgreSQL or MySQL/MariaDB.
     #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
     Sql(sessionkit_sql::AnySqlStore),
@@ -48,6 +53,7 @@ fn scheme_of(url: &str) -> &str {
 pub async fn open(url: &str) -> Result<AnyStore, OpenError> {
     match scheme_of(url) {
         "memory" => Ok(AnyStore::Memory(MemoryStore::new())),
+        "file" => open_file(url).await,
         "sqlite" | "postgres" | "postgresql" | "mysql" | "mariadb" => open_sql(url).await,
         _ => Err(OpenError::UnknownScheme(redact(url))),
     }
@@ -63,7 +69,32 @@ async fn open_sql(url: &str) -> Result<AnyStore, OpenError> {
 
 #[cfg(not(any(feature = "sqlite", feature = "postgres", feature = "mysql")))]
 async fn open_sql(_url: &str) -> Result<AnyStore, OpenError> {
-    Err(OpenError::NotCompiled { scheme: "SQL", feature: "sqlite" })
+    Err(OpenError::NotCompiled {
+        scheme: "SQL",
+        feature: "sqlite",
+    })
+}
+
+#[cfg(feature = "file")]
+async fn open_file(url: &str) -> Result<AnyStore, OpenError> {
+    let path = url.trim_start_matches("file:").trim_start_matches("//");
+    if path.is_empty() {
+        return Err(OpenError::Store(
+            "file:// needs a directory, e.g. file:///var/lib/app/sessions".into(),
+        ));
+    }
+    sessionkit_core::FileStore::open(path)
+        .await
+        .map(AnyStore::File)
+        .map_err(|e| OpenError::Store(Box::new(e)))
+}
+
+#[cfg(not(feature = "file"))]
+async fn open_file(_url: &str) -> Result<AnyStore, OpenError> {
+    Err(OpenError::NotCompiled {
+        scheme: "file",
+        feature: "file",
+    })
 }
 
 /// The URL without user info (passwords) and query, for logs and errors.
@@ -80,6 +111,8 @@ macro_rules! each {
     ($self:expr, $s:ident => $e:expr) => {
         match $self {
             AnyStore::Memory($s) => $e,
+            #[cfg(feature = "file")]
+            AnyStore::File($s) => $e,
             #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
             AnyStore::Sql($s) => $e,
         }
@@ -96,6 +129,8 @@ impl AnyStore {
     pub async fn migrate(&self) -> Result<(), OpenError> {
         match self {
             Self::Memory(_) => Ok(()),
+            #[cfg(feature = "file")]
+            Self::File(_) => Ok(()),
             #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
             Self::Sql(s) => s.migrate().await.map_err(|e| OpenError::Store(Box::new(e))),
         }
@@ -105,6 +140,8 @@ impl AnyStore {
     pub fn describe(&self) -> String {
         match self {
             Self::Memory(_) => "memory".to_owned(),
+            #[cfg(feature = "file")]
+            Self::File(_) => "file".to_owned(),
             #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
             Self::Sql(s) => format!("{} (table {})", s.backend(), s.table_name()),
         }
@@ -119,10 +156,19 @@ impl SessionStore for AnyStore {
     async fn create(&self, record: &Record) -> Result<(), StoreError> {
         each!(self, s => s.create(record).await)
     }
-    async fn compare_and_swap(&self, record: &Record, expected_version: u64) -> Result<bool, StoreError> {
+    async fn compare_and_swap(
+        &self,
+        record: &Record,
+        expected_version: u64,
+    ) -> Result<bool, StoreError> {
         each!(self, s => s.compare_and_swap(record, expected_version).await)
     }
-    async fn touch(&self, id: &IdHash, expires_at: OffsetDateTime, now: OffsetDateTime) -> Result<bool, StoreError> {
+    async fn touch(
+        &self,
+        id: &IdHash,
+        expires_at: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
         each!(self, s => s.touch(id, expires_at, now).await)
     }
     async fn delete(&self, id: &IdHash) -> Result<bool, StoreError> {
@@ -145,14 +191,24 @@ mod tests {
 
     #[test]
     fn redaction_drops_passwords_and_queries() {
-        assert_eq!(redact("postgres://u:secret@db:5432/x?sslmode=disable"), "postgres://db:5432/x");
-        assert_eq!(redact("redis://:pw@127.0.0.1:6379"), "redis://127.0.0.1:6379");
+        assert_eq!(
+            redact("postgres://u:secret@db:5432/x?sslmode=disable"),
+            "postgres://db:5432/x"
+        );
+        assert_eq!(
+            redact("redis://:pw@127.0.0.1:6379"),
+            "redis://127.0.0.1:6379"
+        );
         assert!(!redact("nonsense:secret").contains("://"));
     }
 
     #[tokio::test]
     async fn unknown_schemes_are_refused_clearly() {
-        let err = open("ftp://user:pw@host/x").await.err().map(|e| e.to_string()).unwrap_or_default();
+        let err = open("ftp://user:pw@host/x")
+            .await
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
         assert!(err.contains("unknown session store URL scheme"), "{err}");
         assert!(!err.contains("pw"), "{err}");
     }

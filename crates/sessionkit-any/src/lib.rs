@@ -14,6 +14,7 @@
 //! | URL | store | feature |
 //! | --- | --- | --- |
 //! | `memory://` | [`sessionkit_core::MemoryStore`] | always |
+//! | `file:///path/to/dir` | [`sessionkit_core::FileStore`] | `file` (default) |
 //! | `sqlite://path/to/file.db`, `sqlite::memory:` | SQLite | `sqlite` (default) |
 //! | `postgres://user@host/db` | PostgreSQL | `postgres` |
 //! | `mysql://user@host/db`, `mariadb://…` | MySQL/MariaDB | `mysql` |

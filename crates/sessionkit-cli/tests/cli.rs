@@ -212,3 +212,10 @@ fn help_is_written_for_an_operator() {
         assert!(help.contains(word), "{word} missing from --help:\n{help}");
     }
 }
+
+#[tokio::test]
+async fn cli_manages_sessions_in_a_file_store() {
+    let dir = std::env::temp_dir().join(unique("sessionkit-cli-files"));
+    exercise(&format!("file://{}", dir.display())).await;
+    std::fs::remove_dir_all(&dir).expect("cleanup");
+}
