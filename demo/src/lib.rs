@@ -1,103 +1,180 @@
-//! The sessionkit demo app: a small shop whose cart, language and visit history live
-//! in the session.
+//! The sessionkit demo: every example of the Flask session tutorial — login with
+//! roles, a cart, visit history, language, preferences — plus "your active sessions"
+//! with revoke, on an SQLite file by default and on any store by URL.
+//!
+//! `cargo run -p sessionkit-demo`, then open <http://127.0.0.1:3000>. Settings come
+//! from the environment ([`config`]); tests build the app with [`app`] and drive it
+//! without a server.
+//!
+//! | route | |
+//! | --- | --- |
+//! | `GET /` | greeting in the session's language |
+//! | `GET /login`, `POST /login` | log in (`user1`/`password1`, `user2`/`password2`, `admin`/`adminpass`) |
+//! | `GET /logout` | end the session |
+//! | `GET /profile`, `GET /dashboard` | who is logged in; the dashboard by role |
+//! | `GET /add_to_cart/<item>`, `/view_cart`, `/remove_from_cart/<item>`, `/checkout` | the cart |
+//! | `GET /set_language/<language>` | `en`, `es`, `fr`, `ja` (others greet in English) |
+//! | `GET /set_preferences`, `POST /set_preferences` | theme and notifications |
+//! | `GET /view_history` | pages visited in this session |
+//! | `GET /sessions`, `POST /sessions/revoke`, `POST /sessions/logout_others` | the user's sessions on every device |
+//!
+//! Every form carries a CSRF token (`csrf_token`), checked by `sessionkit`'s
+//! `CsrfLayer`; pages escape everything a user typed.
 
-use axum::extract::Path;
-use axum::http::StatusCode;
-use axum::response::{Html, IntoResponse, Response};
-use axum::routing::get;
+use std::sync::Arc;
+
+use axum::http::{header, HeaderValue};
+use axum::middleware;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
 use axum::Router;
-use sessionkit::{Key, Session, SessionLayer};
+use sessionkit::csrf::CsrfLayer;
+use sessionkit::{KeyRing, SessionLayer, SessionStore};
 
-const LANGUAGE: Key<String> = Key::new("language");
-const CART: Key<Vec<String>> = Key::new("cart");
+pub mod auth;
+pub mod cart;
+pub mod config;
+pub mod error;
+pub mod history;
+pub mod language;
+pub mod page;
+pub mod preferences;
+pub mod sessions;
+pub mod store;
 
-/// Handler errors: a session that cannot be loaded or saved becomes a 503 page.
+pub use auth::Users;
+pub use config::{Config, SessionSettings};
+pub use error::{AppError, StartupError};
+pub use store::Store;
+
+/// What the handlers share: the accounts, the session layer and, for server-side
+/// stores, the store itself (to list and revoke a user's sessions).
+#[derive(Debug, Clone)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
 #[derive(Debug)]
-pub struct AppError(sessionkit::Error);
-
-impl From<sessionkit::Error> for AppError {
-    fn from(e: sessionkit::Error) -> Self {
-        Self(e)
-    }
+struct Inner {
+    users: Users,
+    store: Option<Arc<dyn SessionStore>>,
+    sessions: SessionLayer,
 }
 
-impl IntoResponse for AppError {
-    fn into_response(self) -> Response {
-        tracing::error!(error = %self.0, "session error");
-        (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "Session storage is unavailable. Please try again.",
-        )
-            .into_response()
-    }
-}
-
-type Page = Result<Html<String>, AppError>;
-
-/// The demo's routes behind `layer`.
-pub fn app(layer: SessionLayer) -> Router {
-    Router::new()
-        .route("/", get(index))
-        .route("/set_language/{language}", get(set_language))
-        .route("/add_to_cart/{item}", get(add_to_cart))
-        .route("/view_cart", get(view_cart))
-        .route("/logout", get(logout))
-        .layer(layer)
-}
-
-fn escape(text: &str) -> String {
-    text.chars()
-        .map(|c| match c {
-            '<' => "&lt;".to_owned(),
-            '>' => "&gt;".to_owned(),
-            '&' => "&amp;".to_owned(),
-            '"' => "&quot;".to_owned(),
-            '\'' => "&#39;".to_owned(),
-            c => c.to_string(),
+impl AppState {
+    /// Builds the state: session ids are signed with `keys` (the cookie store seals
+    /// with them too), cookies and timeouts follow `settings`.
+    ///
+    /// # Errors
+    ///
+    /// [`StartupError::Layer`] when the session layer refuses the settings.
+    pub fn new(
+        store: Store,
+        users: Users,
+        keys: &KeyRing,
+        settings: &SessionSettings,
+    ) -> Result<Self, StartupError> {
+        let (builder, server_store) = match store {
+            Store::Server(store) => (
+                SessionLayer::builder(store.clone()).with_signed_ids(keys.clone()),
+                Some(store),
+            ),
+            Store::Cookie(cookies) => (SessionLayer::cookie_store_builder(cookies), None),
+        };
+        let mut builder = builder
+            .with_secure(settings.secure)
+            .with_browser_session(settings.browser_session);
+        if let Some(idle) = settings.idle_timeout {
+            builder = builder.with_idle_timeout(idle);
+        }
+        if let Some(absolute) = settings.absolute_timeout {
+            builder = builder.with_absolute_lifetime(Some(absolute));
+        }
+        Ok(Self {
+            inner: Arc::new(Inner {
+                users,
+                store: server_store,
+                sessions: builder.build()?,
+            }),
         })
-        .collect()
-}
+    }
 
-fn greeting(language: &str) -> &'static str {
-    match language {
-        "es" => "¡Hola, Mundo!",
-        "fr" => "Bonjour, le monde!",
-        "ja" => "こんにちは、世界!",
-        _ => "Hello, World!",
+    /// The accounts.
+    pub fn users(&self) -> &Users {
+        &self.inner.users
+    }
+
+    /// The server-side store, when there is one (it may still lack a user index).
+    pub fn user_index_store(&self) -> Option<&Arc<dyn SessionStore>> {
+        self.inner.store.as_ref()
     }
 }
 
-async fn index(session: Session) -> Page {
-    let language = LANGUAGE.get(&session).await?.unwrap_or_default();
-    Ok(Html(format!("<p>{}</p>", greeting(&language))))
+/// The demo's routes, with sessions, CSRF checks, visit history and security headers.
+pub fn app(state: AppState) -> Router {
+    let pages = Router::new()
+        .route("/", get(language::index))
+        .route("/login", get(auth::login_form).post(auth::login))
+        .route("/logout", get(auth::logout))
+        .route("/profile", get(auth::profile))
+        .route("/dashboard", get(auth::dashboard))
+        .route("/add_to_cart/{item}", get(cart::add))
+        .route("/view_cart", get(cart::view))
+        .route("/remove_from_cart/{item}", get(cart::remove))
+        .route("/checkout", get(cart::checkout))
+        .route("/set_language/{language}", get(language::set_language))
+        .route(
+            "/set_preferences",
+            get(preferences::form).post(preferences::save),
+        )
+        .route("/view_history", get(history::view))
+        .route("/sessions", get(sessions::list))
+        .route("/sessions/revoke", post(sessions::revoke))
+        .route("/sessions/logout_others", post(sessions::logout_others))
+        // Only matched page routes are recorded; assets and 404s are not.
+        .route_layer(middleware::from_fn(history::record));
+    let session_layer = state.inner.sessions.clone();
+    Router::new()
+        .merge(pages)
+        .route("/style.css", get(style))
+        .layer(CsrfLayer::new())
+        .layer(session_layer)
+        .layer(middleware::map_response(security_headers))
+        .with_state(state)
 }
 
-async fn set_language(session: Session, Path(language): Path<String>) -> Page {
-    LANGUAGE.insert(&session, language.clone()).await?;
-    Ok(Html(format!(
-        "<p>Language set to {}</p>",
-        escape(&language)
-    )))
+async fn style() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        page::STYLE,
+    )
+        .into_response()
 }
 
-async fn add_to_cart(session: Session, Path(item): Path<String>) -> Page {
-    session.push(CART.name(), &item).await?;
-    Ok(Html(format!("<p>Added {} to your cart</p>", escape(&item))))
-}
-
-async fn view_cart(session: Session) -> Page {
-    let cart = CART.get(&session).await?.unwrap_or_default();
-    if cart.is_empty() {
-        return Ok(Html("<p>Your cart is empty</p>".to_owned()));
+/// No inline script or style can run, no other site can frame or receive the forms.
+async fn security_headers(mut res: Response) -> Response {
+    let headers = res.headers_mut();
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; \
+             frame-ancestors 'none'; base-uri 'none'",
+        ),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
+    if !headers.contains_key(header::CACHE_CONTROL) {
+        // Pages are per session: never stored by shared caches.
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
-    let items: Vec<String> = cart.iter().map(|i| escape(i)).collect();
-    Ok(Html(format!(
-        "<p>Your cart contains: {}</p>",
-        items.join(", ")
-    )))
-}
-
-async fn logout(session: Session) -> Page {
-    session.logout().await;
-    Ok(Html("<p>You have been logged out</p>".to_owned()))
+    res
 }

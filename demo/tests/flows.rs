@@ -1,0 +1,838 @@
+//! Every route of the demo, driven in process through `sessionkit_demo::app` (no
+//! server), plus parallel cart adds over a real loopback socket.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use axum::http::{header, Request, StatusCode};
+use axum::Router;
+use http_body_util::BodyExt as _;
+use sessionkit::KeyRing;
+use sessionkit_demo::{app, AppState, SessionSettings, Store, Users};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tower::ServiceExt as _;
+
+type TestResult = Result<(), Box<dyn std::error::Error + Send + Sync>>;
+
+const SECRET: &str = "a test secret of at least thirty-two bytes";
+
+async fn state_for(url: &str) -> AppState {
+    let keys = KeyRing::new([SECRET]).expect("valid test key");
+    let store = Store::open(url, &keys).await.expect("test store opens");
+    AppState::new(store, Users::defaults(), &keys, &SessionSettings::default())
+        .expect("valid settings")
+}
+
+async fn demo() -> Router {
+    app(state_for("memory://").await)
+}
+
+/// One response, read whole.
+#[derive(Debug)]
+struct Page {
+    status: StatusCode,
+    location: Option<String>,
+    set_cookie: Option<String>,
+    body: String,
+}
+
+impl Page {
+    fn contains(&self, text: &str) -> bool {
+        self.body.contains(text)
+    }
+
+    /// The first CSRF token on the page.
+    fn csrf_token(&self) -> String {
+        attribute_after(&self.body, r#"name="csrf_token" value=""#)
+            .expect("the page has a CSRF token")
+    }
+}
+
+fn attribute_after(body: &str, prefix: &str) -> Option<String> {
+    let start = body.find(prefix)? + prefix.len();
+    let end = body[start..].find('"')? + start;
+    Some(body[start..end].to_owned())
+}
+
+fn form_encode(fields: &[(&str, &str)]) -> String {
+    fields
+        .iter()
+        .map(|(k, v)| {
+            format!(
+                "{}={}",
+                sessionkit_demo::page::path_segment(k),
+                sessionkit_demo::page::path_segment(v)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+/// A browser: keeps the session cookie, sends its own user agent and address.
+struct Browser {
+    app: Router,
+    cookie: Option<String>,
+    user_agent: &'static str,
+    address: SocketAddr,
+}
+
+impl Browser {
+    fn new(app: &Router, user_agent: &'static str, address: &str) -> Self {
+        Self {
+            app: app.clone(),
+            cookie: None,
+            user_agent,
+            address: address.parse().expect("test address"),
+        }
+    }
+
+    async fn send(&mut self, builder: axum::http::request::Builder, body: Body) -> Page {
+        let mut builder = builder
+            .header(header::USER_AGENT, self.user_agent)
+            .header(header::HOST, "demo.test");
+        if let Some(cookie) = &self.cookie {
+            builder = builder.header(header::COOKIE, format!("id={cookie}"));
+        }
+        let mut request = builder.body(body).expect("valid request");
+        request.extensions_mut().insert(ConnectInfo(self.address));
+        let response = self
+            .app
+            .clone()
+            .oneshot(request)
+            .await
+            .expect("infallible router");
+        let status = response.status();
+        let location = response
+            .headers()
+            .get(header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let set_cookie = response
+            .headers()
+            .get(header::SET_COOKIE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        if let Some(set) = &set_cookie {
+            let value = set
+                .split(';')
+                .next()
+                .and_then(|pair| pair.strip_prefix("id="))
+                .expect("the session cookie is named id");
+            self.cookie = (!value.is_empty()).then(|| value.to_owned());
+        }
+        let bytes = response
+            .into_body()
+            .collect()
+            .await
+            .expect("body")
+            .to_bytes();
+        Page {
+            status,
+            location,
+            set_cookie,
+            body: String::from_utf8_lossy(&bytes).into_owned(),
+        }
+    }
+
+    async fn get(&mut self, path: &str) -> Page {
+        self.send(Request::get(path), Body::empty()).await
+    }
+
+    async fn post(&mut self, path: &str, fields: &[(&str, &str)]) -> Page {
+        let builder =
+            Request::post(path).header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+        self.send(builder, Body::from(form_encode(fields))).await
+    }
+
+    /// Posts a form with the CSRF token of the page at `form_page`.
+    async fn submit(&mut self, form_page: &str, action: &str, fields: &[(&str, &str)]) -> Page {
+        let token = self.get(form_page).await.csrf_token();
+        let mut all = fields.to_vec();
+        all.push(("csrf_token", &token));
+        self.post(action, &all).await
+    }
+
+    async fn login(&mut self, user: &str, password: &str) -> Page {
+        self.submit(
+            "/login",
+            "/login",
+            &[("username", user), ("password", password)],
+        )
+        .await
+    }
+}
+
+#[tokio::test]
+async fn login_page_shows_a_form_with_a_csrf_token() {
+    let app = demo().await;
+    let mut browser = Browser::new(&app, "test", "192.0.2.1:1000");
+    let page = browser.get("/login").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.contains(r#"name="username""#) && page.contains(r#"name="password""#));
+    assert!(!page.csrf_token().is_empty());
+}
+
+#[tokio::test]
+async fn login_cycles_the_id_binds_the_user_and_redirects_to_the_profile() {
+    let app = demo().await;
+    let mut browser = Browser::new(&app, "test", "192.0.2.1:1000");
+    browser.get("/login").await;
+    let before = browser
+        .cookie
+        .clone()
+        .expect("the login form starts a session");
+    let page = browser.login("user1", "password1").await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER);
+    assert_eq!(page.location.as_deref(), Some("/profile"));
+    let after = browser.cookie.clone().expect("logged-in session");
+    assert_ne!(before, after, "fixation: the id changes at login");
+    assert!(browser.get("/profile").await.contains("Logged in as user1"));
+}
+
+#[tokio::test]
+async fn wrong_passwords_and_unknown_users_get_invalid_credentials() {
+    let app = demo().await;
+    let mut browser = Browser::new(&app, "test", "192.0.2.1:1000");
+    for (user, password) in [("user1", "password2"), ("nobody", "password1"), ("", "")] {
+        let page = browser.login(user, password).await;
+        assert_eq!(page.status, StatusCode::UNAUTHORIZED);
+        assert!(page.contains("Invalid credentials"));
+    }
+    assert!(browser
+        .get("/profile")
+        .await
+        .contains("You are not logged in"));
+}
+
+#[tokio::test]
+async fn profile_says_who_is_logged_in() {
+    let app = demo().await;
+    let mut browser = Browser::new(&app, "test", "192.0.2.1:1000");
+    let page = browser.get("/profile").await;
+    assert!(page.contains("You are not logged in"));
+    assert!(!page.contains("Logged in as"));
+    browser.login("user2", "password2").await;
+    assert!(browser.get("/profile").await.contains("Logged in as user2"));
+}
+
+#[tokio::test]
+async fn dashboard_depends_on_the_role_and_sends_anonymous_visitors_to_login() {
+    let app = demo().await;
+    let mut anonymous = Browser::new(&app, "test", "192.0.2.1:1000");
+    let page = anonymous.get("/dashboard").await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER);
+    assert_eq!(page.location.as_deref(), Some("/login"));
+
+    let mut user = Browser::new(&app, "test", "192.0.2.1:1000");
+    user.login("user1", "password1").await;
+    let page = user.get("/dashboard").await;
+    assert!(page.contains("Welcome to the user dashboard"));
+    assert!(!page.contains("admin dashboard"));
+
+    let mut admin = Browser::new(&app, "test", "192.0.2.1:1000");
+    admin.login("admin", "adminpass").await;
+    assert!(admin
+        .get("/dashboard")
+        .await
+        .contains("Welcome to the admin dashboard"));
+}
+
+#[tokio::test]
+async fn logout_flushes_and_replaying_old_cookies_is_anonymous() {
+    let app = demo().await;
+    let mut browser = Browser::new(&app, "test", "192.0.2.1:1000");
+    browser.get("/login").await;
+    let pre_login = browser.cookie.clone();
+    browser.login("user1", "password1").await;
+    browser.get("/add_to_cart/apple").await;
+    let logged_in = browser.cookie.clone();
+
+    let page = browser.get("/logout").await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER);
+    assert_eq!(page.location.as_deref(), Some("/login"));
+    assert!(page
+        .set_cookie
+        .as_deref()
+        .is_some_and(|c| c.contains("Max-Age=0")));
+    assert_eq!(browser.cookie, None, "the cookie is removed");
+
+    for old in [logged_in, pre_login] {
+        let mut replay = Browser::new(&app, "test", "192.0.2.1:1000");
+        replay.cookie = old;
+        assert!(replay
+            .get("/profile")
+            .await
+            .contains("You are not logged in"));
+        assert!(replay
+            .get("/view_cart")
+            .await
+            .contains("Your cart is empty"));
+    }
+}
+
+#[tokio::test]
+async fn tampered_or_garbage_cookies_are_anonymous_never_a_server_error() {
+    let app = demo().await;
+    let mut browser = Browser::new(&app, "test", "192.0.2.1:1000");
+    browser.login("user1", "password1").await;
+    let good = browser.cookie.clone().expect("logged in");
+    let mut flipped: Vec<char> = good.chars().collect();
+    let last = flipped.len() - 1;
+    flipped[last] = if flipped[last] == 'A' { 'B' } else { 'A' };
+    let tampered: String = flipped.into_iter().collect();
+    for cookie in [
+        tampered,
+        good[..good.len() / 2].to_owned(),
+        "not-a-session".to_owned(),
+        "x".repeat(10_000),
+        "%00%ff<script>".to_owned(),
+    ] {
+        let mut attacker = Browser::new(&app, "test", "192.0.2.1:1000");
+        attacker.cookie = Some(cookie);
+        let page = attacker.get("/profile").await;
+        assert_eq!(page.status, StatusCode::OK);
+        assert!(page.contains("You are not logged in"));
+    }
+    assert!(browser.get("/profile").await.contains("Logged in as user1"));
+}
+
+#[tokio::test]
+async fn posts_need_a_valid_csrf_token() {
+    let app = demo().await;
+    let mut browser = Browser::new(&app, "test", "192.0.2.1:1000");
+    browser.get("/login").await;
+    let credentials = [("username", "user1"), ("password", "password1")];
+    let page = browser.post("/login", &credentials).await;
+    assert_eq!(page.status, StatusCode::FORBIDDEN);
+    let page = browser
+        .post(
+            "/login",
+            &[
+                ("username", "user1"),
+                ("password", "password1"),
+                ("csrf_token", "forged"),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::FORBIDDEN);
+    assert!(browser
+        .get("/profile")
+        .await
+        .contains("You are not logged in"));
+
+    let page = browser
+        .post(
+            "/set_preferences",
+            &[("theme", "dark"), ("notifications", "enabled")],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::FORBIDDEN);
+
+    // A valid token from another site's page is still refused.
+    let token = browser.get("/set_preferences").await.csrf_token();
+    let form = form_encode(&[
+        ("theme", "dark"),
+        ("notifications", "enabled"),
+        ("csrf_token", &token),
+    ]);
+    let cross_site = Request::post("/set_preferences")
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .header(header::ORIGIN, "https://evil.example");
+    assert_eq!(
+        browser.send(cross_site, Body::from(form)).await.status,
+        StatusCode::FORBIDDEN
+    );
+
+    let page = browser.login("user1", "password1").await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER);
+    let page = browser
+        .submit(
+            "/set_preferences",
+            "/set_preferences",
+            &[("theme", "dark"), ("notifications", "enabled")],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.contains("Preferences saved"));
+}
+
+#[tokio::test]
+async fn cart_counts_quantities_removes_and_checks_out() {
+    let app = demo().await;
+    let mut browser = Browser::new(&app, "test", "192.0.2.1:1000");
+    assert!(browser
+        .get("/view_cart")
+        .await
+        .contains("Your cart is empty"));
+    assert!(browser
+        .get("/checkout")
+        .await
+        .contains("Your cart is empty"));
+    assert!(browser
+        .get("/add_to_cart/apple")
+        .await
+        .contains("Added apple to your cart"));
+    browser.get("/add_to_cart/apple").await;
+    browser.get("/add_to_cart/pear").await;
+    let page = browser.get("/view_cart").await;
+    assert!(page.contains("Your cart contains:"));
+    assert!(
+        page.contains(r#"<td class="item">apple</td><td class="qty">2</td>"#),
+        "{}",
+        page.body
+    );
+    assert!(page.contains(r#"<td class="item">pear</td><td class="qty">1</td>"#));
+
+    assert!(browser
+        .get("/remove_from_cart/pear")
+        .await
+        .contains("Removed pear from your cart"));
+    assert!(browser
+        .get("/remove_from_cart/pear")
+        .await
+        .contains("pear is not in your cart"));
+    let page = browser.get("/view_cart").await;
+    assert!(!page.contains(r#"<td class="item">pear</td>"#));
+
+    let page = browser.get("/checkout").await;
+    assert!(page.contains("Checkout completed"));
+    assert!(page.contains("apple × 2"));
+    assert!(browser
+        .get("/view_cart")
+        .await
+        .contains("Your cart is empty"));
+
+    let page = browser
+        .get(&format!("/add_to_cart/{}", "x".repeat(65)))
+        .await;
+    assert_eq!(page.status, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn user_supplied_text_is_escaped_everywhere() {
+    let app = demo().await;
+    let mut browser = Browser::new(&app, "<script>alert(1)</script>", "192.0.2.1:1000");
+    let page = browser.get("/add_to_cart/%3Cb%3Ex%3C%2Fb%3E").await;
+    assert!(
+        page.contains("Added &lt;b&gt;x&lt;/b&gt; to your cart"),
+        "{}",
+        page.body
+    );
+    assert!(!page.contains("<b>x</b>"));
+    let page = browser.get("/view_cart").await;
+    assert!(page.contains(r#"<td class="item">&lt;b&gt;x&lt;/b&gt;</td>"#));
+    assert!(page.contains(r#"href="/remove_from_cart/%3Cb%3Ex%3C%2Fb%3E""#));
+    assert!(!page.contains("<b>x</b>"));
+    assert!(browser
+        .get("/remove_from_cart/%3Cb%3Ex%3C%2Fb%3E")
+        .await
+        .contains("Removed &lt;b&gt;x&lt;/b&gt;"));
+
+    let page = browser.get("/set_language/%3Cscript%3E%22'").await;
+    assert!(page.contains("Language set to &lt;script&gt;&quot;&#39;"));
+    assert!(!page.contains("<script>"));
+    let page = browser.get("/view_history").await;
+    assert!(
+        page.contains("<li>/add_to_cart/&lt;b&gt;x&lt;/b&gt;</li>"),
+        "{}",
+        page.body
+    );
+    assert!(!page.contains("<b>x</b>") && !page.contains("<script>"));
+
+    browser.login("user1", "password1").await;
+    let page = browser.get("/sessions").await;
+    assert!(page.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+    assert!(!page.contains("<script>"));
+}
+
+#[tokio::test]
+async fn language_is_remembered_and_unknown_ones_fall_back_to_english() {
+    let app = demo().await;
+    let mut browser = Browser::new(&app, "test", "192.0.2.1:1000");
+    assert!(browser.get("/").await.contains("Hello, World!"));
+    for (language, greeting) in [
+        ("es", "¡Hola, Mundo!"),
+        ("fr", "Bonjour, le monde!"),
+        ("ja", "こんにちは、世界!"),
+        ("en", "Hello, World!"),
+        ("klingon", "Hello, World!"),
+    ] {
+        let page = browser.get(&format!("/set_language/{language}")).await;
+        assert!(page.contains(&format!("Language set to {language}")));
+        assert!(browser.get("/").await.contains(greeting), "{language}");
+    }
+}
+
+#[tokio::test]
+async fn preferences_are_saved_restyle_the_page_and_show_on_the_profile() {
+    let app = demo().await;
+    let mut browser = Browser::new(&app, "test", "192.0.2.1:1000");
+    let page = browser.get("/profile").await;
+    assert!(page.contains("Theme: light, Notifications: enabled"));
+    assert!(page.contains(r#"<body class="theme-light">"#));
+
+    let page = browser
+        .submit(
+            "/set_preferences",
+            "/set_preferences",
+            &[("theme", "dark"), ("notifications", "disabled")],
+        )
+        .await;
+    assert!(page.contains("Preferences saved"));
+    assert!(page.contains(r#"<body class="theme-dark">"#));
+    let page = browser.get("/profile").await;
+    assert!(page.contains("Theme: dark, Notifications: disabled"));
+    assert!(page.contains(r#"<body class="theme-dark">"#));
+    let form = browser.get("/set_preferences").await;
+    assert!(
+        form.contains(r#"value="dark" checked"#) && form.contains(r#"value="disabled" checked"#)
+    );
+
+    let css = browser.get("/style.css").await;
+    assert!(css.contains("body.theme-dark"));
+
+    let page = browser
+        .submit(
+            "/set_preferences",
+            "/set_preferences",
+            &[("theme", "neon"), ("notifications", "enabled")],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::BAD_REQUEST);
+    assert!(browser.get("/profile").await.contains("Theme: dark"));
+}
+
+#[tokio::test]
+async fn history_lists_page_views_in_visit_order() {
+    let app = demo().await;
+    let mut browser = Browser::new(&app, "test", "192.0.2.1:1000");
+    for path in [
+        "/",
+        "/view_cart",
+        "/set_language/fr",
+        "/add_to_cart/tea",
+        "/",
+    ] {
+        browser.get(path).await;
+    }
+    browser.get("/style.css").await;
+    browser.get("/no/such/page").await;
+    let page = browser.get("/view_history").await;
+    assert!(page.contains("You have visited:"));
+    let expected = "<li>/</li><li>/view_cart</li><li>/set_language/fr</li><li>/add_to_cart/tea</li><li>/</li><li>/view_history</li>";
+    assert!(page.contains(expected), "{}", page.body);
+    assert!(!page.contains("<li>/style.css</li>") && !page.contains("/no/such/page"));
+
+    for i in 0..70 {
+        browser.get(&format!("/add_to_cart/i{i}")).await;
+        if i % 10 == 9 {
+            browser.get("/checkout").await;
+        }
+    }
+    let page = browser.get("/view_history").await;
+    assert_eq!(page.body.matches("<li>").count(), 50);
+    assert!(page.contains("<li>/add_to_cart/i69</li><li>/checkout</li><li>/view_history</li>"));
+}
+
+/// Logs `user` in on a new device.
+async fn device(
+    app: &Router,
+    user: &str,
+    password: &str,
+    agent: &'static str,
+    address: &str,
+) -> Browser {
+    let mut browser = Browser::new(app, agent, address);
+    let page = browser.login(user, password).await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{user} logs in");
+    browser
+}
+
+fn revoke_hashes(page: &Page) -> Vec<String> {
+    page.body
+        .split(r#"name="session" value=""#)
+        .skip(1)
+        .filter_map(|rest| rest.split('"').next())
+        .map(str::to_owned)
+        .collect()
+}
+
+async fn sessions_across_devices(url: &str) {
+    let app = app(state_for(url).await);
+    let mut laptop = device(
+        &app,
+        "user1",
+        "password1",
+        "Laptop Firefox",
+        "192.0.2.10:5000",
+    )
+    .await;
+    let mut phone = device(
+        &app,
+        "user1",
+        "password1",
+        "Phone Safari",
+        "198.51.100.7:6000",
+    )
+    .await;
+    let mut other_user = device(
+        &app,
+        "user2",
+        "password2",
+        "Other Chrome",
+        "203.0.113.9:7000",
+    )
+    .await;
+
+    let page = laptop.get("/sessions").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(
+        page.contains("You are logged in on 2 devices."),
+        "{}",
+        page.body
+    );
+    assert!(page.contains("Laptop Firefox") && page.contains("Phone Safari"));
+    assert!(page.contains("192.0.2.10") && page.contains("198.51.100.7"));
+    assert!(
+        !page.contains("Other Chrome"),
+        "another user's sessions are not listed"
+    );
+    assert_eq!(page.body.matches("this session").count(), 1);
+    let hashes = revoke_hashes(&page);
+    assert_eq!(hashes.len(), 1, "one revoke button: the phone");
+    assert!(hashes[0].len() == 64 && hashes[0].bytes().all(|b| b.is_ascii_hexdigit()));
+    let cookie = laptop.cookie.clone().expect("logged in");
+    assert!(!page.body.contains(&cookie), "raw ids are never shown");
+
+    // Revoke the phone.
+    let page = laptop
+        .submit("/sessions", "/sessions/revoke", &[("session", &hashes[0])])
+        .await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER);
+    assert!(phone
+        .get("/profile")
+        .await
+        .contains("You are not logged in"));
+    assert!(laptop
+        .get("/sessions")
+        .await
+        .contains("You are logged in on 1 device."));
+
+    // Someone else's session cannot be revoked, whatever hash is sent.
+    let theirs = revoke_hashes(&{
+        let mut second = device(
+            &app,
+            "user2",
+            "password2",
+            "Other Tablet",
+            "203.0.113.10:7000",
+        )
+        .await;
+        second.get("/sessions").await
+    });
+    assert_eq!(theirs.len(), 1);
+    let page = laptop
+        .submit("/sessions", "/sessions/revoke", &[("session", &theirs[0])])
+        .await;
+    assert_eq!(page.status, StatusCode::NOT_FOUND);
+    let page = laptop
+        .submit(
+            "/sessions",
+            "/sessions/revoke",
+            &[("session", "not-a-hash")],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::BAD_REQUEST);
+    assert!(other_user
+        .get("/profile")
+        .await
+        .contains("Logged in as user2"));
+
+    // Log out every other device.
+    let mut phone = device(
+        &app,
+        "user1",
+        "password1",
+        "Phone Safari",
+        "198.51.100.7:6000",
+    )
+    .await;
+    let mut tablet = device(&app, "user1", "password1", "Tablet", "198.51.100.8:6000").await;
+    assert!(laptop
+        .get("/sessions")
+        .await
+        .contains("You are logged in on 3 devices."));
+    let page = laptop
+        .submit("/sessions", "/sessions/logout_others", &[])
+        .await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER);
+    assert!(phone
+        .get("/profile")
+        .await
+        .contains("You are not logged in"));
+    assert!(tablet
+        .get("/profile")
+        .await
+        .contains("You are not logged in"));
+    assert!(laptop.get("/profile").await.contains("Logged in as user1"));
+    assert!(laptop
+        .get("/sessions")
+        .await
+        .contains("You are logged in on 1 device."));
+    assert!(other_user
+        .get("/profile")
+        .await
+        .contains("Logged in as user2"));
+
+    // This session has no revoke button, and the POSTs need their token.
+    let current = revoke_hashes(&laptop.get("/sessions").await);
+    assert!(current.is_empty());
+    let page = laptop.post("/sessions/logout_others", &[]).await;
+    assert_eq!(page.status, StatusCode::FORBIDDEN);
+
+    let mut anonymous = Browser::new(&app, "test", "192.0.2.1:1000");
+    assert_eq!(
+        anonymous.get("/sessions").await.location.as_deref(),
+        Some("/login")
+    );
+}
+
+#[tokio::test]
+async fn sessions_page_lists_devices_revokes_one_and_logs_out_others_memory() {
+    sessions_across_devices("memory://").await;
+}
+
+#[tokio::test]
+async fn sessions_page_lists_devices_revokes_one_and_logs_out_others_sqlite() {
+    sessions_across_devices("sqlite::memory:").await;
+}
+
+#[tokio::test]
+async fn the_cookie_store_runs_the_demo_without_a_server_side_record() {
+    let app = app(state_for("cookie://").await);
+    let mut browser = Browser::new(&app, "test", "192.0.2.1:1000");
+    browser.login("admin", "adminpass").await;
+    browser.get("/add_to_cart/apple").await;
+    browser.get("/add_to_cart/apple").await;
+    assert!(browser
+        .get("/dashboard")
+        .await
+        .contains("Welcome to the admin dashboard"));
+    assert!(browser
+        .get("/view_cart")
+        .await
+        .contains(r#"<td class="qty">2</td>"#));
+    assert!(browser
+        .get("/sessions")
+        .await
+        .contains("cannot list or revoke other devices"));
+    browser.get("/logout").await;
+    assert!(browser
+        .get("/profile")
+        .await
+        .contains("You are not logged in"));
+}
+
+/// One HTTP/1.1 request over a fresh connection; returns (status, body).
+async fn raw_get(addr: SocketAddr, path: &str, cookie: &str) -> std::io::Result<(u16, String)> {
+    let mut stream = tokio::net::TcpStream::connect(addr).await?;
+    let request = format!(
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nUser-Agent: parallel-test\r\nCookie: id={cookie}\r\nConnection: close\r\n\r\n"
+    );
+    stream.write_all(request.as_bytes()).await?;
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).await?;
+    let text = String::from_utf8_lossy(&response).into_owned();
+    let status = text
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_default();
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    Ok((status, body))
+}
+
+async fn parallel_adds_keep_every_item(url: &str) -> TestResult {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let router = app(state_for(url).await);
+    let server = tokio::spawn(async move {
+        axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
+    });
+
+    // One cookie: the first page view starts the session.
+    let mut stream = tokio::net::TcpStream::connect(addr).await?;
+    stream
+        .write_all(format!("GET / HTTP/1.1\r\nHost: {addr}\r\nUser-Agent: parallel-test\r\nConnection: close\r\n\r\n").as_bytes())
+        .await?;
+    let mut first = String::new();
+    stream.read_to_string(&mut first).await?;
+    let cookie = first
+        .lines()
+        .find_map(|l| l.strip_prefix("set-cookie: id="))
+        .and_then(|rest| rest.split(';').next())
+        .ok_or("the first response sets the session cookie")?
+        .to_owned();
+    let cookie = Arc::new(cookie);
+
+    let mut tasks = Vec::new();
+    for i in 0..20 {
+        let (distinct, same) = (cookie.clone(), cookie.clone());
+        tasks.push(tokio::spawn(async move {
+            raw_get(addr, &format!("/add_to_cart/item{i}"), &distinct).await
+        }));
+        tasks.push(tokio::spawn(async move {
+            raw_get(addr, "/add_to_cart/same", &same).await
+        }));
+    }
+    for task in tasks {
+        let (status, body) = task.await??;
+        assert_eq!(status, 200, "{body}");
+    }
+    let (_, cart) = raw_get(addr, "/view_cart", &cookie).await?;
+    for i in 0..20 {
+        assert!(
+            cart.contains(&format!(
+                r#"<td class="item">item{i}</td><td class="qty">1</td>"#
+            )),
+            "item{i} missing from {cart}"
+        );
+    }
+    assert!(
+        cart.contains(r#"<td class="item">same</td><td class="qty">20</td>"#),
+        "{cart}"
+    );
+    assert!(cart.contains(r#"<td>Total</td><td class="qty">40</td>"#));
+    server.abort();
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn twenty_parallel_adds_on_one_cookie_are_all_kept_memory() -> TestResult {
+    parallel_adds_keep_every_item("memory://").await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn twenty_parallel_adds_on_one_cookie_are_all_kept_sqlite_file() -> TestResult {
+    /// Removes the database folder even when an assertion fails.
+    struct TempDir(std::path::PathBuf);
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+    let dir = TempDir(
+        std::env::temp_dir().join(format!("sessionkit-demo-parallel-{}", std::process::id())),
+    );
+    std::fs::create_dir_all(&dir.0)?;
+    parallel_adds_keep_every_item(&format!("sqlite://{}/sessions.db", dir.0.display())).await
+}
