@@ -40,8 +40,10 @@ pub enum AnyStore {
     Sql(sessionkit_sql::AnySqlStore),
 }
 
-fn scheme_of(url: &str) -> &str {
-    url.split_once(':').map_or(url, |(s, _)| s)
+fn scheme_of(url: &str) -> String {
+    url.split_once(':')
+        .map_or(url, |(s, _)| s)
+        .to_ascii_lowercase()
 }
 
 /// Opens the store `url` names (see the crate docs for the URLs).
@@ -51,7 +53,7 @@ fn scheme_of(url: &str) -> &str {
 /// [`OpenError`] for an unknown scheme, a scheme not compiled in, or a store that
 /// cannot be reached.
 pub async fn open(url: &str) -> Result<AnyStore, OpenError> {
-    match scheme_of(url) {
+    match scheme_of(url).as_str() {
         "memory" => Ok(AnyStore::Memory(MemoryStore::new())),
         "file" => open_file(url).await,
         "sqlite" | "postgres" | "postgresql" | "mysql" | "mariadb" => open_sql(url).await,
@@ -100,7 +102,10 @@ async fn open_file(_url: &str) -> Result<AnyStore, OpenError> {
 /// The URL without user info (passwords) and query, for logs and errors.
 pub(crate) fn redact(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
-        return url.chars().take(80).collect();
+        // Not URL-shaped: show only what stands before the first colon (never what
+        // could be a user:password pair).
+        let scheme = url.split(':').next().unwrap_or_default();
+        return format!("{}:…", scheme.chars().take(20).collect::<String>());
     };
     let rest = rest.split_once('@').map_or(rest, |(_, host)| host);
     let rest = rest.split('?').next().unwrap_or(rest);
@@ -199,7 +204,8 @@ mod tests {
             redact("redis://:pw@127.0.0.1:6379"),
             "redis://127.0.0.1:6379"
         );
-        assert!(!redact("nonsense:secret").contains("://"));
+        assert_eq!(redact("nonsense:secret"), "nonsense:…");
+        assert!(!redact("admin:hunter2@db").contains("hunter2"));
     }
 
     #[tokio::test]

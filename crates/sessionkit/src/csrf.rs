@@ -58,7 +58,13 @@ fn random_bytes() -> Result<[u8; SECRET_LEN], Error> {
 }
 
 async fn secret(session: &Session) -> Result<Option<[u8; SECRET_LEN]>, Error> {
-    let stored: Option<String> = session.get(CSRF_SECRET_KEY).await.unwrap_or(None);
+    // A value of another type under the reserved key is no secret (a new one is made);
+    // a session that cannot be loaded is an error, not a failed check.
+    let stored: Option<String> = match session.get(CSRF_SECRET_KEY).await {
+        Ok(v) => v,
+        Err(Error::Value { .. }) => None,
+        Err(e) => return Err(e),
+    };
     Ok(stored
         .and_then(|s| URL_SAFE_NO_PAD.decode(s).ok())
         .and_then(|b| <[u8; SECRET_LEN]>::try_from(b.as_slice()).ok()))
@@ -130,6 +136,8 @@ pub enum Rejection {
     Mismatch,
     /// The form body was larger than the configured limit.
     BodyTooLarge,
+    /// The session could not be loaded, so the token cannot be checked (503).
+    Unavailable,
 }
 
 impl Rejection {
@@ -150,6 +158,10 @@ impl Rejection {
             Self::Mismatch => (
                 StatusCode::FORBIDDEN,
                 "CSRF check failed: the token is invalid or expired; reload the page and try again.".to_owned(),
+            ),
+            Self::Unavailable => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Session storage is unavailable. Please try again shortly.".to_owned(),
             ),
             Self::BodyTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "CSRF check failed: form body too large.".to_owned()),
         };
@@ -365,7 +377,8 @@ where
     let presented = presented.ok_or(Rejection::Missing)?;
     match verify(&session, &presented).await {
         Ok(true) => Ok(req),
-        _ => Err(Rejection::Mismatch),
+        Ok(false) => Err(Rejection::Mismatch),
+        Err(_) => Err(Rejection::Unavailable),
     }
 }
 

@@ -1,0 +1,323 @@
+//! The printed report: the throughput table, the lost-update table, the memory figure,
+//! and the goals, as Markdown tables (paste-ready for docs/PERFORMANCE.md).
+
+use std::fmt::{self, Display, Write as _};
+
+use crate::options::{Library, Route, StoreKind};
+use crate::run::{Cell, Report};
+
+/// Formats a request rate with thousands separators.
+fn thousands(value: f64) -> String {
+    let digits = format!("{:.0}", value.max(0.0));
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Formats microseconds: one decimal below 100 µs, none above.
+fn micros(us: f64) -> String {
+    if us < 100.0 {
+        format!("{us:.1}")
+    } else {
+        thousands(us)
+    }
+}
+
+/// Writes rows as a Markdown table with padded columns.
+fn table(f: &mut fmt::Formatter<'_>, header: &[&str], rows: &[Vec<String>]) -> fmt::Result {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: &mut dyn Iterator<Item = String>| {
+        let mut s = String::from("|");
+        for (cell, w) in cells.zip(&widths) {
+            let pad = w.saturating_sub(cell.chars().count());
+            let _ = write!(s, " {cell}{} |", " ".repeat(pad));
+        }
+        s
+    };
+    writeln!(f, "{}", line(&mut header.iter().map(|h| (*h).to_owned())))?;
+    writeln!(f, "{}", line(&mut widths.iter().map(|w| "-".repeat(*w))))?;
+    for row in rows {
+        writeln!(f, "{}", line(&mut row.iter().cloned()))?;
+    }
+    Ok(())
+}
+
+impl Report {
+    fn find(&self, store: Option<StoreKind>, route: Route, library: Library) -> Option<&Cell> {
+        self.cells
+            .iter()
+            .find(|c| c.store == store && c.route == route && c.library == library)
+    }
+
+    /// Requests per second of `library` over bare axum on the same route.
+    pub fn vs_bare(&self, cell: &Cell) -> Option<f64> {
+        let bare = self.find(None, cell.route, Library::Axum)?;
+        ratio(cell.measurement.rps(), bare.measurement.rps())
+    }
+
+    /// Requests per second of sessionkit over tower-sessions on the same store and route.
+    pub fn vs_tower_sessions(&self, cell: &Cell) -> Option<f64> {
+        if cell.library != Library::Sessionkit {
+            return None;
+        }
+        let theirs = self.find(cell.store, cell.route, Library::TowerSessions)?;
+        ratio(cell.measurement.rps(), theirs.measurement.rps())
+    }
+
+    fn goals(&self) -> Vec<(String, bool, String)> {
+        let mut goals = Vec::new();
+        for kind in self.settings.stores.iter().copied() {
+            if let Some(cell) = self.find(Some(kind), Route::Idle, Library::Sessionkit) {
+                if let Some(r) = self.vs_bare(cell) {
+                    goals.push((
+                        format!("{kind}: idle route within 3% of bare axum"),
+                        r >= 0.97,
+                        format!("{r:.3}× bare"),
+                    ));
+                }
+            }
+        }
+        if let Some(cell) = self.find(Some(StoreKind::Memory), Route::Read, Library::Sessionkit) {
+            if let Some(r) = self.vs_bare(cell) {
+                goals.push((
+                    "memory: read route at least 0.9× bare axum".to_owned(),
+                    r >= 0.9,
+                    format!("{r:.3}× bare"),
+                ));
+            }
+        }
+        for cell in self
+            .cells
+            .iter()
+            .filter(|c| c.library == Library::Sessionkit)
+        {
+            let (Some(store), Some(r)) = (cell.store, self.vs_tower_sessions(cell)) else {
+                continue;
+            };
+            let strictly = matches!(cell.route, Route::Write | Route::New);
+            let (met, wanted) = if strictly {
+                (r > 1.0, "faster than")
+            } else {
+                (r >= 1.0, "at least as fast as")
+            };
+            goals.push((
+                format!("{store}/{}: {wanted} tower-sessions", cell.route),
+                met,
+                format!("{r:.3}×"),
+            ));
+        }
+        for row in self
+            .lost
+            .iter()
+            .filter(|r| r.library == Library::Sessionkit)
+        {
+            goals.push((
+                format!("{}: no lost updates", row.store),
+                row.result.lost() == 0 && row.result.succeeded == row.result.sent,
+                format!(
+                    "{} of {} kept, {} of {} succeeded",
+                    row.result.kept, row.result.sent, row.result.succeeded, row.result.sent
+                ),
+            ));
+        }
+        for figure in self
+            .memory
+            .iter()
+            .filter(|m| m.library == Library::Sessionkit)
+        {
+            goals.push((
+                "memory store under 2× the payload per session".to_owned(),
+                figure.overhead_ratio() < 2.0,
+                format!(
+                    "{:.0} B/session for {:.0} B of payload: {:.2}×",
+                    figure.bytes_per_session(),
+                    figure.payload_bytes,
+                    figure.overhead_ratio()
+                ),
+            ));
+        }
+        goals
+    }
+}
+
+fn ratio(a: f64, b: f64) -> Option<f64> {
+    (b > 0.0).then(|| a / b)
+}
+
+fn opt_ratio(r: Option<f64>) -> String {
+    r.map_or_else(|| "".to_owned(), |r| format!("{r:.2}×"))
+}
+
+impl Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = &self.settings;
+        writeln!(f, "## Throughput and latency")?;
+        writeln!(f)?;
+        writeln!(
+            f,
+            "{} keep-alive connections, {:.1} s warm-up, {:.1} s measured per cell; {}.{}",
+            s.connections,
+            s.warmup.as_secs_f64(),
+            s.duration.as_secs_f64(),
+            self.placement,
+            if cfg!(debug_assertions) {
+                " DEBUG BUILD: these figures mean nothing, use --release."
+            } else {
+                ""
+            }
+        )?;
+        writeln!(f)?;
+        let rows: Vec<Vec<String>> = self
+            .cells
+            .iter()
+            .map(|c| {
+                let m = &c.measurement;
+                vec![
+                    c.store.map_or("—".to_owned(), |s| s.to_string()),
+                    c.route.to_string(),
+                    c.library.to_string(),
+                    thousands(m.rps()),
+                    micros(m.percentile_us(0.50)),
+                    micros(m.percentile_us(0.99)),
+                    if c.library == Library::Axum {
+                        String::new()
+                    } else {
+                        opt_ratio(self.vs_bare(c))
+                    },
+                    opt_ratio(self.vs_tower_sessions(c)),
+                    format!("{:.1}", m.server_us_per_request()),
+                    format!("{:.2} / {:.2}", m.server_load(), m.client_load()),
+                    m.errors.to_string(),
+                ]
+            })
+            .collect();
+        table(
+            f,
+            &[
+                "store",
+                "route",
+                "library",
+                "req/s",
+                "p50 µs",
+                "p99 µs",
+                "vs bare",
+                "vs tower-sessions",
+                "server CPU µs/req",
+                "CPUs server / client",
+                "errors",
+            ],
+            &rows,
+        )?;
+        writeln!(
+            f,
+            "\nLoad average (1, 5, 15 min) at the start: {}; at the end: {}.",
+            self.load_average.0, self.load_average.1
+        )?;
+        for note in &self.notes {
+            writeln!(f, "\n{note}")?;
+        }
+
+        if !self.lost.is_empty() {
+            writeln!(f, "\n## Lost updates\n")?;
+            writeln!(
+                f,
+                "{} concurrent appends to one session (server runtime with 2 workers), then a count of the list.\n",
+                s.appends
+            )?;
+            let rows: Vec<Vec<String>> = self
+                .lost
+                .iter()
+                .map(|r| {
+                    vec![
+                        r.store.to_string(),
+                        r.library.to_string(),
+                        r.result.sent.to_string(),
+                        r.result.succeeded.to_string(),
+                        r.result.kept.to_string(),
+                        r.result.lost().to_string(),
+                    ]
+                })
+                .collect();
+            table(
+                f,
+                &[
+                    "store",
+                    "library",
+                    "appends",
+                    "succeeded",
+                    "items kept",
+                    "lost",
+                ],
+                &rows,
+            )?;
+        }
+
+        if !self.memory.is_empty() {
+            writeln!(f, "\n## Memory store: bytes per session\n")?;
+            let rows: Vec<Vec<String>> = self
+                .memory
+                .iter()
+                .map(|m| {
+                    vec![
+                        m.library.to_string(),
+                        thousands(m.sessions as f64),
+                        format!("{:.0}", m.payload_bytes),
+                        format!("{:.1} MiB", m.rss_growth as f64 / 1_048_576.0),
+                        format!("{:.0}", m.bytes_per_session()),
+                        format!("{:.2}×", m.overhead_ratio()),
+                        format!("{:.1}%", m.kept * 100.0),
+                    ]
+                })
+                .collect();
+            table(
+                f,
+                &[
+                    "library",
+                    "sessions",
+                    "payload B (JSON)",
+                    "RSS growth",
+                    "B/session",
+                    "vs payload",
+                    "sessions kept",
+                ],
+                &rows,
+            )?;
+        }
+
+        let goals = self.goals();
+        if !goals.is_empty() {
+            writeln!(f, "\n## Goals\n")?;
+            let rows: Vec<Vec<String>> = goals
+                .into_iter()
+                .map(|(goal, met, figure)| {
+                    vec![goal, if met { "met" } else { "NOT met" }.to_owned(), figure]
+                })
+                .collect();
+            table(f, &["goal", "status", "figure"], &rows)?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thousands_are_separated() {
+        assert_eq!(thousands(0.0), "0");
+        assert_eq!(thousands(999.4), "999");
+        assert_eq!(thousands(1_000.0), "1,000");
+        assert_eq!(thousands(1_234_567.0), "1,234,567");
+    }
+}

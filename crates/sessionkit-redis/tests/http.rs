@@ -1,0 +1,12 @@
+//! The HTTP lifecycle suite (cookies, `Vary`, saving, expiry, fixation, bad input,
+//! concurrency over a socket) through `SessionLayer` on a `RedisStore`, against the
+//! server named by `SESSIONKIT_TEST_REDIS_URL` (skipped without it). Each test uses a
+//! key prefix of its own.
+
+mod common;
+
+use sessionkit_testkit::http::Subject;
+
+sessionkit_testkit::http_conformance!(async {
+    Some(Subject::server(common::shared_store().await?))
+});
