@@ -9,7 +9,7 @@ use time::OffsetDateTime;
 #[derive(Debug, thiserror::Error)]
 pub enum OpenError {
     /// The URL names no known store.
-    #[error("unknown session store URL scheme in {0:?}; expected memory://, file://, sqlite://, postgres://, mysql://")]
+    #[error("unknown session store URL scheme in {0:?}; expected memory://, file://, sqlite://, postgres://, mysql://, redis://, memcache://")]
     UnknownScheme(String),
     /// The store exists but was not compiled in.
     #[error(
@@ -35,6 +35,12 @@ pub enum AnyStore {
     /// One file per session in a directory.
     #[cfg(feature = "file")]
     File(sessionkit_core::FileStore),
+    /// Redis: standalone, Sentinel or Cluster.
+    #[cfg(feature = "redis")]
+    Redis(sessionkit_redis::RedisStore),
+    /// Memcached.
+    #[cfg(feature = "memcached")]
+    Memcached(sessionkit_memcached::MemcachedStore),
     /// SQLite, PostgreSQL or MySQL/MariaDB.
     #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
     Sql(sessionkit_sql::AnySqlStore),
@@ -57,6 +63,9 @@ pub async fn open(url: &str) -> Result<AnyStore, OpenError> {
         "memory" => Ok(AnyStore::Memory(MemoryStore::new())),
         "file" => open_file(url).await,
         "sqlite" | "postgres" | "postgresql" | "mysql" | "mariadb" => open_sql(url).await,
+        "redis" | "rediss" | "redis+unix" | "redis+sentinel" | "rediss+sentinel"
+        | "redis+cluster" | "rediss+cluster" => open_redis(url).await,
+        "memcache" | "memcached" => open_memcached(url).await,
         _ => Err(OpenError::UnknownScheme(redact(url))),
     }
 }
@@ -74,6 +83,38 @@ async fn open_sql(_url: &str) -> Result<AnyStore, OpenError> {
     Err(OpenError::NotCompiled {
         scheme: "SQL",
         feature: "sqlite",
+    })
+}
+
+#[cfg(feature = "redis")]
+async fn open_redis(url: &str) -> Result<AnyStore, OpenError> {
+    sessionkit_redis::connect(url, sessionkit_redis::RedisOptions::default())
+        .await
+        .map(AnyStore::Redis)
+        .map_err(|e| OpenError::Store(Box::new(e)))
+}
+
+#[cfg(not(feature = "redis"))]
+async fn open_redis(_url: &str) -> Result<AnyStore, OpenError> {
+    Err(OpenError::NotCompiled {
+        scheme: "redis",
+        feature: "redis",
+    })
+}
+
+#[cfg(feature = "memcached")]
+async fn open_memcached(url: &str) -> Result<AnyStore, OpenError> {
+    sessionkit_memcached::connect(url)
+        .await
+        .map(AnyStore::Memcached)
+        .map_err(|e| OpenError::Store(Box::new(e)))
+}
+
+#[cfg(not(feature = "memcached"))]
+async fn open_memcached(_url: &str) -> Result<AnyStore, OpenError> {
+    Err(OpenError::NotCompiled {
+        scheme: "memcache",
+        feature: "memcached",
     })
 }
 
@@ -118,6 +159,10 @@ macro_rules! each {
             AnyStore::Memory($s) => $e,
             #[cfg(feature = "file")]
             AnyStore::File($s) => $e,
+            #[cfg(feature = "redis")]
+            AnyStore::Redis($s) => $e,
+            #[cfg(feature = "memcached")]
+            AnyStore::Memcached($s) => $e,
             #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
             AnyStore::Sql($s) => $e,
         }
@@ -136,8 +181,26 @@ impl AnyStore {
             Self::Memory(_) => Ok(()),
             #[cfg(feature = "file")]
             Self::File(_) => Ok(()),
+            #[cfg(feature = "redis")]
+            Self::Redis(_) => Ok(()),
+            #[cfg(feature = "memcached")]
+            Self::Memcached(_) => Ok(()),
             #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
             Self::Sql(s) => s.migrate().await.map_err(|e| OpenError::Store(Box::new(e))),
+        }
+    }
+
+    /// Housekeeping a store needs beyond deleting expired sessions (Redis: pruning
+    /// user-index entries whose sessions expired); returns how many entries went.
+    ///
+    /// # Errors
+    ///
+    /// When the store fails.
+    pub async fn housekeeping(&self) -> Result<u64, StoreError> {
+        match self {
+            #[cfg(feature = "redis")]
+            Self::Redis(s) => s.prune_user_index().await,
+            _ => Ok(0),
         }
     }
 
@@ -147,6 +210,10 @@ impl AnyStore {
             Self::Memory(_) => "memory".to_owned(),
             #[cfg(feature = "file")]
             Self::File(_) => "file".to_owned(),
+            #[cfg(feature = "redis")]
+            Self::Redis(s) => format!("redis (prefix {})", s.key_prefix()),
+            #[cfg(feature = "memcached")]
+            Self::Memcached(s) => format!("memcached (prefix {})", s.key_prefix()),
             #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
             Self::Sql(s) => format!("{} (table {})", s.backend(), s.table_name()),
         }

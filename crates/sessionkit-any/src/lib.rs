@@ -18,6 +18,8 @@
 //! | `sqlite://path/to/file.db`, `sqlite::memory:` | SQLite | `sqlite` (default) |
 //! | `postgres://user@host/db` | PostgreSQL | `postgres` |
 //! | `mysql://user@host/db`, `mariadb://…` | MySQL/MariaDB | `mysql` |
+//! | `redis://host:6379`, `redis+sentinel://h:p,h:p/master`, `redis+cluster://h:p,h:p` | Redis | `redis` |
+//! | `memcache://host:11211` | Memcached | `memcached` |
 //!
 //! A scheme whose feature is not compiled in is refused with an error naming the
 //! feature. [`AnyStore::describe`] gives a log-safe description (no password).

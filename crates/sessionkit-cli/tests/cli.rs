@@ -60,6 +60,10 @@ async fn sqlite_url() -> String {
 }
 
 async fn exercise(url: &str) {
+    exercise_store(url, false).await;
+}
+
+async fn exercise_store(url: &str, expires_by_itself: bool) {
     let migrate = sessionkit(url, &["migrate"]);
     assert!(migrate.status.success(), "{migrate:?}");
     assert!(
@@ -141,19 +145,24 @@ async fn exercise(url: &str) {
         Some(3)
     );
 
-    let cleared = json(&sessionkit(
-        url,
-        &["clear-expired", "--batch", "10", "--json"],
-    ));
-    assert!(
-        cleared["deleted"].as_u64().expect("deleted") >= 25,
-        "{cleared}"
-    );
-    let again = stdout(&sessionkit(url, &["clear-expired"]));
-    assert!(
-        again.starts_with("deleted 0 expired sessions in"),
-        "{again}"
-    );
+    if expires_by_itself {
+        let out = stdout(&sessionkit(url, &["clear-expired"]));
+        assert!(out.contains("expires sessions by itself"), "{out}");
+    } else {
+        let cleared = json(&sessionkit(
+            url,
+            &["clear-expired", "--batch", "10", "--json"],
+        ));
+        assert!(
+            cleared["deleted"].as_u64().expect("deleted") >= 25,
+            "{cleared}"
+        );
+        let again = stdout(&sessionkit(url, &["clear-expired"]));
+        assert!(
+            again.starts_with("deleted 0 expired sessions in"),
+            "{again}"
+        );
+    }
     assert!(
         store.load(&a2.hash()).await.expect("load").is_some(),
         "live sessions survive cleanup"
@@ -218,4 +227,30 @@ async fn cli_manages_sessions_in_a_file_store() {
     let dir = std::env::temp_dir().join(unique("sessionkit-cli-files"));
     exercise(&format!("file://{}", dir.display())).await;
     std::fs::remove_dir_all(&dir).expect("cleanup");
+}
+
+#[tokio::test]
+async fn cli_manages_sessions_in_redis() {
+    let Some(url) = sessionkit_testkit::env::service_url("SESSIONKIT_TEST_REDIS_URL") else {
+        return;
+    };
+    exercise_store(&url, true).await;
+}
+
+#[tokio::test]
+async fn cli_says_what_memcached_cannot_do() {
+    let Some(url) = sessionkit_testkit::env::service_url("SESSIONKIT_TEST_MEMCACHED_URL") else {
+        return;
+    };
+    let out = sessionkit(&url, &["stats"]);
+    assert_eq!(out.status.code(), Some(4), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot enumerate sessions"));
+    let store = sessionkit_any::open(&url).await.expect("open");
+    let id = login(&store, &unique("carol")).await;
+    let show = json(&sessionkit(&url, &["show", &id.to_string(), "--json"]));
+    assert_eq!(show["data"]["cart"], serde_json::json!(["apple"]));
+    assert!(sessionkit(&url, &["revoke", &id.to_string()])
+        .status
+        .success());
+    assert!(store.load(&id.hash()).await.expect("load").is_none());
 }
