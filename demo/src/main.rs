@@ -4,6 +4,9 @@
 //! `cargo run -p sessionkit-demo -- hash-password` reads a password from standard
 //! input and prints its argon2 hash for a users file.
 
+// The store enum's futures (Redis, SQL, …) nest deeply enough to need more room.
+#![recursion_limit = "256"]
+
 use std::net::SocketAddr;
 use std::process::ExitCode;
 
