@@ -12,12 +12,8 @@ use crate::page;
 
 /// The visited paths, oldest first.
 const HISTORY: Key<Vec<String>> = Key::new("history");
-/// How many visits are shown.
+/// How many visits are kept and shown (older ones drop off as new ones arrive).
 pub const SHOWN: usize = 50;
-/// The list is cut back to [`SHOWN`] once it grows past this: trimming rewrites the
-/// whole list (a plain insert, which a concurrent request's visit can overwrite), so it
-/// happens once every few visits rather than on each one.
-const TRIM_AT: usize = SHOWN + 10;
 /// Longest path recorded.
 const MAX_PATH: usize = 200;
 
@@ -33,13 +29,9 @@ pub(crate) async fn record(session: Session, request: Request, next: Next) -> Re
 
 async fn push(session: &Session, path: &str) -> Result<(), AppError> {
     let path: String = percent_decode(path).chars().take(MAX_PATH).collect();
-    // `push` is an operation: parallel requests of one session each keep their visit.
-    session.push(HISTORY.name(), &path).await?;
-    let visits = visits(session).await?;
-    if visits.len() > TRIM_AT {
-        let keep = visits[visits.len() - SHOWN..].to_vec();
-        HISTORY.insert(session, keep).await?;
-    }
+    // A capped push is one operation: parallel requests of one session each keep their
+    // visit, and the list never grows past what the page shows.
+    session.push_capped(HISTORY.name(), &path, SHOWN).await?;
     Ok(())
 }
 

@@ -16,6 +16,8 @@ pub enum Op {
     Clear,
     /// Append to the list at a key (created if missing; a non-list is replaced).
     Push(String, Value),
+    /// Append to the list at a key and keep only its last `n` items.
+    PushCapped(String, Value, usize),
     /// Add to the integer at a key (created as 0 if missing or not an integer).
     Increment(String, i64),
     /// Merge entries into the map at a key (created if missing; a non-map is replaced).
@@ -92,6 +94,13 @@ pub(crate) fn apply_to_data(op: &Op, data: &mut Data) -> Option<i64> {
                 data.insert(k.clone(), Value::Array(vec![v.clone()]));
             }
         },
+        Op::PushCapped(k, v, keep) => {
+            apply_to_data(&Op::Push(k.clone(), v.clone()), data);
+            if let Some(Value::Array(list)) = data.get_mut(k) {
+                let excess = list.len().saturating_sub(*keep);
+                list.drain(..excess);
+            }
+        }
         Op::Increment(k, by) => {
             let current = data.get(k).and_then(Value::as_i64).unwrap_or(0);
             let next = current.saturating_add(*by);
@@ -132,6 +141,18 @@ mod tests {
             apply_to_data(op, &mut fresh);
         }
         assert_eq!(fresh["cart"], json!(["banana", "apple"]));
+    }
+
+    #[test]
+    fn capped_push_keeps_the_last_items_even_when_replayed() {
+        let mut d = data(json!({"h": ["a", "b", "c"]}));
+        apply_to_data(&Op::PushCapped("h".into(), json!("d"), 3), &mut d);
+        assert_eq!(d["h"], json!(["b", "c", "d"]));
+        apply_to_data(&Op::PushCapped("h".into(), json!("e"), 0), &mut d);
+        assert_eq!(d["h"], json!([]));
+        let mut fresh = data(json!({"h": ["x"]}));
+        apply_to_data(&Op::PushCapped("h".into(), json!("y"), 50), &mut fresh);
+        assert_eq!(fresh["h"], json!(["x", "y"]));
     }
 
     #[test]

@@ -308,6 +308,24 @@ impl Session {
         self.write(Op::Push(key.to_owned(), item)).await.map(drop)
     }
 
+    /// Appends `item` to the list at `key` and keeps only its last `keep_last` items (a
+    /// bounded history). Concurrent capped pushes are all applied, in save order.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Serialize`] or [`Error::Store`].
+    pub async fn push_capped<T: Serialize>(
+        &self,
+        key: &str,
+        item: T,
+        keep_last: usize,
+    ) -> Result<(), Error> {
+        let item = serde_json::to_value(item).map_err(Error::Serialize)?;
+        self.write(Op::PushCapped(key.to_owned(), item, keep_last))
+            .await
+            .map(drop)
+    }
+
     /// Adds `by` to the integer at `key` (0 when missing) and returns the new value.
     /// Concurrent increments are all counted.
     ///
