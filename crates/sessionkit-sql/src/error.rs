@@ -37,7 +37,7 @@ pub enum Error {
         feature: &'static str,
     },
     /// The URL could not be parsed, or connecting failed.
-    #[error("could not connect to the session database")]
+    #[error("could not connect to the session database: {0}")]
     Connect(#[source] sqlx::Error),
     /// Creating or upgrading the session table failed.
     #[error("session table migration failed while {context}")]

@@ -172,12 +172,29 @@ impl MySqlStore {
     ///
     /// [`Error::Connect`] when the URL is malformed or the server cannot be reached.
     pub async fn connect(url: &str, options: PoolOptions) -> Result<Self, Error> {
-        let pool = MySqlPoolOptions::new()
+        let attempt = MySqlPoolOptions::new()
             .max_connections(options.max_connections())
             .acquire_timeout(options.acquire_timeout())
             .connect(url)
-            .await
-            .map_err(Error::Connect)?;
+            .await;
+        let pool = match attempt {
+            Ok(pool) => pool,
+            // The pool reports only that it timed out; one direct attempt tells why
+            // (connection refused, unknown database, authentication failed, ...).
+            Err(sqlx::Error::PoolTimedOut) => {
+                use sqlx::Connection as _;
+                let direct = tokio::time::timeout(
+                    options.acquire_timeout(),
+                    sqlx::mysql::MySqlConnection::connect(url),
+                )
+                .await;
+                return Err(Error::Connect(match direct {
+                    Ok(Err(cause)) => cause,
+                    _ => sqlx::Error::PoolTimedOut,
+                }));
+            }
+            Err(e) => return Err(Error::Connect(e)),
+        };
         Ok(Self::new(pool))
     }
 
