@@ -170,7 +170,7 @@ mod tests {
         let short_key = (vec![0; 3], vec![], 0, 1, 0, 0);
         assert!(matches!(
             record_from(short_key),
-            Err(StoreError::Backend { .. })
+            Err(StoreError::Corrupt(_))
         ));
     }
 }
