@@ -37,6 +37,7 @@ pub mod config;
 pub mod error;
 pub mod history;
 pub mod language;
+pub mod metrics;
 pub mod page;
 pub mod preferences;
 pub mod sessions;
@@ -134,11 +135,13 @@ pub fn app(state: AppState) -> Router {
         // Only matched page routes are recorded; assets and 404s are not.
         .route_layer(middleware::from_fn(history::record));
     let session_layer = state.inner.sessions.clone();
+    metrics::handle();
     Router::new()
         .merge(pages)
         .route("/style.css", get(style))
         .layer(CsrfLayer::new())
         .layer(session_layer)
+        .route("/metrics", get(metrics::render))
         .layer(middleware::map_response(security_headers))
         .with_state(state)
 }

@@ -836,3 +836,49 @@ async fn twenty_parallel_adds_on_one_cookie_are_all_kept_sqlite_file() -> TestRe
     std::fs::create_dir_all(&dir.0)?;
     parallel_adds_keep_every_item(&format!("sqlite://{}/sessions.db", dir.0.display())).await
 }
+
+/// The value of the first sample of `name` with all of `labels` in a Prometheus page.
+fn sample(page: &str, name: &str, labels: &[&str]) -> Option<f64> {
+    page.lines()
+        .filter(|l| l.starts_with(name) && labels.iter().all(|label| l.contains(label)))
+        .find_map(|l| l.rsplit(' ').next()?.parse().ok())
+}
+
+#[tokio::test]
+async fn metrics_page_reports_session_counters_after_traffic() {
+    let app = demo().await;
+    let mut browser = Browser::new(&app, "metrics test", "192.0.2.9:1000");
+    browser.login("user1", "password1").await;
+    browser.get("/add_to_cart/apple").await;
+    browser.get("/view_cart").await;
+    let mut forger = Browser::new(&app, "forger", "192.0.2.10:1000");
+    forger.cookie = Some("not-a-session-id".to_owned());
+    forger.get("/profile").await;
+
+    let page = Browser::new(&app, "prometheus", "192.0.2.11:1000")
+        .get("/metrics")
+        .await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.set_cookie.is_none(), "scraping creates no session");
+    let body = &page.body;
+    for (name, labels) in [
+        ("sessionkit_saves_total", &["kind=\"create\""][..]),
+        ("sessionkit_saves_total", &["kind=\"update\""][..]),
+        ("sessionkit_loads_total", &["result=\"hit\""][..]),
+        (
+            "sessionkit_suspicious_total",
+            &["reason=\"forged_cookie\""][..],
+        ),
+        (
+            "sessionkit_store_call_seconds",
+            &["op=\"load\"", "quantile"][..],
+        ),
+    ] {
+        let value = sample(body, name, labels)
+            .unwrap_or_else(|| panic!("{name} {labels:?} missing:\n{body}"));
+        assert!(
+            value > 0.0 || name.ends_with("_seconds"),
+            "{name} {labels:?} = {value}"
+        );
+    }
+}
