@@ -82,7 +82,7 @@ async fn run() -> Result<(), StartupError> {
         config::create_data_dir(&config.data_dir)?;
     }
     let store = Store::open(&url, &keys).await?;
-    store.spawn_cleanup();
+    let cleanup = store.spawn_cleanup();
     let users = match &config.users_file {
         Some(path) => Users::from_file(path)?,
         None => Users::defaults(),
@@ -119,6 +119,9 @@ async fn run() -> Result<(), StartupError> {
     .with_graceful_shutdown(shutdown())
     .await
     .map_err(StartupError::Serve)?;
+    if let Some(cleanup) = cleanup {
+        cleanup.stop().await;
+    }
     tracing::info!("stopped");
     Ok(())
 }

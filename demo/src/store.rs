@@ -19,6 +19,8 @@ use crate::error::{one_line, StartupError};
 const CALL_TIMEOUT: Duration = Duration::from_secs(5);
 /// How often expired sessions are deleted from stores that need it.
 const CLEANUP_EVERY: Duration = Duration::from_secs(600);
+/// Most expired sessions deleted per cleanup run.
+const CLEANUP_BATCH: u64 = 10_000;
 
 /// Where sessions live.
 #[derive(Debug, Clone)]
@@ -110,46 +112,17 @@ impl Store {
         }
     }
 
-    /// Deletes expired sessions every few minutes, for stores that need it (SQL).
-    /// Runs until the runtime stops.
-    pub fn spawn_cleanup(&self) {
-        let Some(store) = self.server_side().cloned() else {
-            return;
-        };
-        if store.expired_deletion().is_none() {
-            return;
-        }
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(CLEANUP_EVERY);
-            loop {
-                tick.tick().await;
-                let Some(deletion) = store.expired_deletion() else {
-                    return;
-                };
-                let mut total = 0;
-                loop {
-                    match tokio::time::timeout(CALL_TIMEOUT, deletion.delete_expired(1000)).await {
-                        Ok(Ok(n)) => {
-                            total += n;
-                            if n < 1000 {
-                                break;
-                            }
-                        }
-                        Ok(Err(e)) => {
-                            tracing::warn!(error = %e, "deleting expired sessions failed");
-                            break;
-                        }
-                        Err(_) => {
-                            tracing::warn!("deleting expired sessions timed out");
-                            break;
-                        }
-                    }
-                }
-                if total > 0 {
-                    tracing::info!(deleted = total, "deleted expired sessions");
-                }
-            }
-        });
+    /// Deletes expired sessions every few minutes, for stores that need it (SQL, files),
+    /// through sessionkit's background cleanup; `None` for stores that expire sessions
+    /// by themselves. Stop the returned task at shutdown.
+    pub fn spawn_cleanup(&self) -> Option<sessionkit::cleanup::Cleanup> {
+        let store = self.server_side()?.clone();
+        store.expired_deletion()?;
+        Some(sessionkit::cleanup::spawn(
+            store,
+            CLEANUP_EVERY,
+            CLEANUP_BATCH,
+        ))
     }
 }
 

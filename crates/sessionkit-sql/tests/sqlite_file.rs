@@ -9,7 +9,7 @@ mod common;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use sessionkit_core::IdHash;
+use sessionkit_core::{IdHash, SessionStore as _};
 use sessionkit_sql::sqlx::{self, QueryBuilder, Sqlite};
 use sessionkit_sql::{AnySqlStore, PoolOptions, SqliteStore};
 use tokio::sync::OnceCell;
@@ -164,4 +164,44 @@ async fn hundred_thousand_expired_rows_are_deleted_in_batches() {
     }
     tx.commit().await.expect("commit");
     common::check_bulk_expired_deletion(&store, started.elapsed()).await;
+}
+
+#[tokio::test]
+async fn background_cleanup_deletes_expired_rows_keeps_live_ones_and_stops() {
+    let Some(store) = store().await else { return };
+    let live: Vec<_> = (0..5)
+        .map(|_| common::record(time::Duration::hours(1), None))
+        .collect();
+    for r in &live {
+        store.create(r).await.expect("create");
+    }
+    for _ in 0..50 {
+        let r = common::record(time::Duration::milliseconds(200), None);
+        store.create(&r).await.expect("create");
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let rows = |store: SqliteStore| async move {
+        let sql = format!("SELECT COUNT(*) FROM \"{}\"", store.table_name());
+        sqlx::query_scalar::<_, i64>(&sql)
+            .fetch_one(store.pool())
+            .await
+            .expect("count")
+    };
+    assert_eq!(
+        rows(store.clone()).await,
+        55,
+        "expired rows stay until someone deletes them"
+    );
+    let cleanup =
+        sessionkit_core::cleanup::spawn(store.clone(), std::time::Duration::from_millis(50), 20);
+    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+    cleanup.stop().await;
+    assert_eq!(
+        rows(store.clone()).await,
+        5,
+        "three runs of at most 20 removed all 50 expired rows"
+    );
+    for r in &live {
+        assert!(store.load(&r.id).await.expect("load").is_some());
+    }
 }
