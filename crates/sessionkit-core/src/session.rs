@@ -524,22 +524,50 @@ impl Session {
         self.save_locked(&mut state).await
     }
 
-    /// Saves and returns what the response's cookie must do. Used by the layer.
+    /// Saves and returns what the response's cookie must do.
     ///
     /// # Errors
     ///
     /// As [`Session::save`], except that [`Error::Interrupted`] becomes
     /// [`CookieAction::Remove`]: the client starts a fresh session.
     pub async fn commit(&self) -> Result<CookieAction, Error> {
+        self.finish(false).await.1
+    }
+
+    /// Ends the request in one step, as the layer does after the handler: whether the
+    /// session was accessed (for `Vary: Cookie`) and what the cookie must do. A
+    /// `server_error` response saves nothing. A session the handler never touched costs
+    /// no store call.
+    ///
+    /// # Errors
+    ///
+    /// In the second element: as [`Session::commit`]; a session whose load failed earlier
+    /// in the request is [`Error::Unavailable`] (fail closed) unless the handler already
+    /// answered with a server error of its own.
+    pub async fn finish(&self, server_error: bool) -> (bool, Result<CookieAction, Error>) {
         let mut state = self.inner.state.lock().await;
-        match self.save_locked(&mut state).await {
-            Ok(()) => {}
+        if server_error {
+            // The handler already answered with its own error; nothing is saved.
+            return (state.accessed, Ok(CookieAction::Keep));
+        }
+        if state.failed {
+            return (state.accessed, Err(Error::Unavailable));
+        }
+        let untouched = !state.loaded
+            && state.flushed.is_none()
+            && !(self.inner.config.save_every_request && state.incoming.is_some());
+        if untouched {
+            return (state.accessed, Ok(CookieAction::Keep));
+        }
+        let outcome = match self.save_locked(&mut state).await {
+            Ok(()) => Ok(std::mem::take(&mut state.cookie)),
             Err(Error::Interrupted) => {
                 tracing::warn!("session was deleted by a concurrent request; starting a fresh one");
+                Ok(std::mem::take(&mut state.cookie))
             }
-            Err(e) => return Err(e),
-        }
-        Ok(std::mem::take(&mut state.cookie))
+            Err(e) => Err(e),
+        };
+        (state.accessed, outcome)
     }
 
     /// The record as it stands in this handle (the working view), for inspection and

@@ -56,6 +56,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .route("/idle", get(|| async { "ok" }))
         .layer(SessionLayer::new(store.clone()));
     let cookie = format!("id={id}");
+    let bare = Router::new().route("/idle", get(|| async { "ok" }));
+    let start = Instant::now();
+    for _ in 0..N {
+        let req = http::Request::get("/idle")
+            .header("cookie", &cookie)
+            .body(Body::empty())?;
+        let res = bare.clone().oneshot(req).await?;
+        assert!(res.status().is_success());
+    }
+    report("bare /idle", start);
     for route in ["/idle", "/read", "/write"] {
         let start = Instant::now();
         for _ in 0..N {

@@ -513,13 +513,8 @@ impl Shared {
         slot: Option<&CookieSlot>,
         mut res: Response<B>,
     ) -> Response<B> {
-        if res.status().is_server_error() {
-            if session.accessed().await {
-                add_vary_cookie(&mut res);
-            }
-            return res;
-        }
-        let outcome = match session.commit().await {
+        let (accessed, outcome) = session.finish(res.status().is_server_error()).await;
+        let outcome = match outcome {
             Ok(action) => self.set_cookie_header(action, slot).await,
             Err(e) => Err(SessionError::Engine(e)),
         };
@@ -534,7 +529,7 @@ impl Shared {
                 (self.on_error)(&e).map(B::from)
             }
         };
-        if session.accessed().await {
+        if accessed {
             add_vary_cookie(&mut res);
         }
         res
