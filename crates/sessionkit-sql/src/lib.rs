@@ -68,6 +68,8 @@ mod error;
 mod listing;
 #[cfg(feature = "mysql")]
 mod mysql;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod numbered;
 #[cfg(feature = "postgres")]
 mod postgres;
 mod row;

@@ -3,12 +3,9 @@
 use std::fmt;
 use std::sync::Arc;
 
-use async_trait::async_trait;
-use sessionkit_core::{ExpiredDeletion, IdHash, Record, SessionStore, StoreError, UserIndex};
 use sqlx::postgres::{PgPool, PgPoolOptions};
-use time::OffsetDateTime;
 
-use crate::row::{self, Columns, StoredRow, ROW_COLUMNS, SCHEMA_VERSION};
+use crate::row::{self, ROW_COLUMNS, SCHEMA_VERSION};
 use crate::{Error, PoolOptions, TableName};
 
 /// Sessions in PostgreSQL, through a `sqlx` pool.
@@ -86,7 +83,7 @@ impl Queries {
                  WHERE id_hash = $7 AND version = $8 AND expires_at > $9"
             ),
             touch: format!(
-                "UPDATE {t} SET expires_at = $1, last_seen = $2 WHERE id_hash = $3 AND expires_at > $2"
+                "UPDATE {t} SET expires_at = $1, last_seen = $2 WHERE id_hash = $3 AND expires_at > $4"
             ),
             delete: format!("DELETE FROM {t} WHERE id_hash = $1 RETURNING expires_at"),
             // The batch is picked through the expiry index and locked (FOR UPDATE
@@ -277,151 +274,4 @@ impl PostgresStore {
     }
 }
 
-#[async_trait]
-impl SessionStore for PostgresStore {
-    async fn load(&self, id: &IdHash) -> Result<Option<Record>, StoreError> {
-        let row: Option<StoredRow> = sqlx::query_as(&self.sql.load)
-            .bind(&id.as_bytes()[..])
-            .bind(row::now_millis())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(|e| StoreError::backend("loading a session", e))?;
-        row.map(row::record_from).transpose()
-    }
-
-    async fn create(&self, record: &Record) -> Result<(), StoreError> {
-        let c = Columns::of(record)?;
-        let done = sqlx::query(&self.sql.create)
-            .bind(&record.id.as_bytes()[..])
-            .bind(c.data)
-            .bind(c.expires_at)
-            .bind(c.version)
-            .bind(c.user_key)
-            .bind(c.created_at)
-            .bind(c.last_seen)
-            .bind(row::now_millis())
-            .execute(&self.pool)
-            .await
-            .map_err(|e| StoreError::backend("creating a session", e))?;
-        if done.rows_affected() == 1 {
-            Ok(())
-        } else {
-            Err(StoreError::Exists)
-        }
-    }
-
-    async fn compare_and_swap(
-        &self,
-        record: &Record,
-        expected_version: u64,
-    ) -> Result<bool, StoreError> {
-        let c = Columns::of(record)?;
-        let done = sqlx::query(&self.sql.compare_and_swap)
-            .bind(c.data)
-            .bind(c.expires_at)
-            .bind(c.version)
-            .bind(c.user_key)
-            .bind(c.created_at)
-            .bind(c.last_seen)
-            .bind(&record.id.as_bytes()[..])
-            .bind(row::version_to_db(expected_version))
-            .bind(row::now_millis())
-            .execute(&self.pool)
-            .await
-            .map_err(|e| StoreError::backend("saving a session", e))?;
-        Ok(done.rows_affected() == 1)
-    }
-
-    async fn touch(
-        &self,
-        id: &IdHash,
-        expires_at: OffsetDateTime,
-        now: OffsetDateTime,
-    ) -> Result<bool, StoreError> {
-        let done = sqlx::query(&self.sql.touch)
-            .bind(row::millis(expires_at))
-            .bind(row::millis(now))
-            .bind(&id.as_bytes()[..])
-            .execute(&self.pool)
-            .await
-            .map_err(|e| StoreError::backend("extending a session", e))?;
-        Ok(done.rows_affected() == 1)
-    }
-
-    async fn delete(&self, id: &IdHash) -> Result<bool, StoreError> {
-        let expires_at: Option<i64> = sqlx::query_scalar(&self.sql.delete)
-            .bind(&id.as_bytes()[..])
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(|e| StoreError::backend("deleting a session", e))?;
-        Ok(expires_at.is_some_and(|e| e > row::now_millis()))
-    }
-
-    fn user_index(&self) -> Option<&dyn UserIndex> {
-        Some(self)
-    }
-
-    fn expired_deletion(&self) -> Option<&dyn ExpiredDeletion> {
-        Some(self)
-    }
-
-    fn listing(&self) -> Option<&dyn sessionkit_core::SessionListing> {
-        Some(self)
-    }
-}
-
-crate::listing::impl_listing!(PostgresStore, quote, |n| format!("${n}"), "user_key");
-
-#[async_trait]
-impl UserIndex for PostgresStore {
-    async fn sessions_of(&self, user: &str) -> Result<Vec<Record>, StoreError> {
-        let rows: Vec<StoredRow> = sqlx::query_as(&self.sql.sessions_of)
-            .bind(user)
-            .bind(row::now_millis())
-            .fetch_all(&self.pool)
-            .await
-            .map_err(|e| StoreError::backend("listing the sessions of a user", e))?;
-        Ok(row::records_from(rows))
-    }
-
-    async fn delete_sessions_of(
-        &self,
-        user: &str,
-        except: Option<&IdHash>,
-    ) -> Result<u64, StoreError> {
-        // An empty key never equals a 32-byte one: `None` excludes nothing.
-        let done = sqlx::query(&self.sql.delete_sessions_of)
-            .bind(user)
-            .bind(row::now_millis())
-            .bind(except.map_or(&[][..], |id| &id.as_bytes()[..]))
-            .execute(&self.pool)
-            .await
-            .map_err(|e| StoreError::backend("deleting the sessions of a user", e))?;
-        Ok(done.rows_affected())
-    }
-
-    async fn count(&self) -> Result<u64, StoreError> {
-        let n: i64 = sqlx::query_scalar(&self.sql.count)
-            .bind(row::now_millis())
-            .fetch_one(&self.pool)
-            .await
-            .map_err(|e| StoreError::backend("counting sessions", e))?;
-        Ok(u64::try_from(n).unwrap_or(0))
-    }
-}
-
-#[async_trait]
-impl ExpiredDeletion for PostgresStore {
-    async fn delete_expired(&self, max: u64) -> Result<u64, StoreError> {
-        if max == 0 {
-            return Ok(0);
-        }
-        let done = sqlx::query(&self.sql.delete_expired)
-            .bind(row::now_millis())
-            .bind(row::limit(max))
-            .execute(&self.pool)
-            .await
-            .map_err(|e| StoreError::backend("deleting expired sessions", e))?;
-        Ok(done.rows_affected())
-    }
-}
+crate::numbered::impl_numbered_store!(PostgresStore, quote, |n| format!("${n}"));

@@ -5,14 +5,11 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
-use sessionkit_core::{ExpiredDeletion, IdHash, Record, SessionStore, StoreError, UserIndex};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
-use time::OffsetDateTime;
 
-use crate::row::{self, Columns, StoredRow, ROW_COLUMNS, SCHEMA_VERSION};
+use crate::row::{self, ROW_COLUMNS, SCHEMA_VERSION};
 use crate::{Error, PoolOptions, TableName};
 
 /// How long a connection waits for another one's write lock before failing.
@@ -315,154 +312,7 @@ impl SqliteStore {
     }
 }
 
-#[async_trait]
-impl SessionStore for SqliteStore {
-    async fn load(&self, id: &IdHash) -> Result<Option<Record>, StoreError> {
-        let row: Option<StoredRow> = sqlx::query_as(&self.sql.load)
-            .bind(&id.as_bytes()[..])
-            .bind(row::now_millis())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(|e| StoreError::backend("loading a session", e))?;
-        row.map(row::record_from).transpose()
-    }
-
-    async fn create(&self, record: &Record) -> Result<(), StoreError> {
-        let c = Columns::of(record)?;
-        let done = sqlx::query(&self.sql.create)
-            .bind(&record.id.as_bytes()[..])
-            .bind(c.data)
-            .bind(c.expires_at)
-            .bind(c.version)
-            .bind(c.user_key)
-            .bind(c.created_at)
-            .bind(c.last_seen)
-            .bind(row::now_millis())
-            .execute(&self.pool)
-            .await
-            .map_err(|e| StoreError::backend("creating a session", e))?;
-        if done.rows_affected() == 1 {
-            Ok(())
-        } else {
-            Err(StoreError::Exists)
-        }
-    }
-
-    async fn compare_and_swap(
-        &self,
-        record: &Record,
-        expected_version: u64,
-    ) -> Result<bool, StoreError> {
-        let c = Columns::of(record)?;
-        let done = sqlx::query(&self.sql.compare_and_swap)
-            .bind(c.data)
-            .bind(c.expires_at)
-            .bind(c.version)
-            .bind(c.user_key)
-            .bind(c.created_at)
-            .bind(c.last_seen)
-            .bind(&record.id.as_bytes()[..])
-            .bind(row::version_to_db(expected_version))
-            .bind(row::now_millis())
-            .execute(&self.pool)
-            .await
-            .map_err(|e| StoreError::backend("saving a session", e))?;
-        Ok(done.rows_affected() == 1)
-    }
-
-    async fn touch(
-        &self,
-        id: &IdHash,
-        expires_at: OffsetDateTime,
-        now: OffsetDateTime,
-    ) -> Result<bool, StoreError> {
-        let done = sqlx::query(&self.sql.touch)
-            .bind(row::millis(expires_at))
-            .bind(row::millis(now))
-            .bind(&id.as_bytes()[..])
-            .bind(row::millis(now))
-            .execute(&self.pool)
-            .await
-            .map_err(|e| StoreError::backend("extending a session", e))?;
-        Ok(done.rows_affected() == 1)
-    }
-
-    async fn delete(&self, id: &IdHash) -> Result<bool, StoreError> {
-        let expires_at: Option<i64> = sqlx::query_scalar(&self.sql.delete)
-            .bind(&id.as_bytes()[..])
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(|e| StoreError::backend("deleting a session", e))?;
-        Ok(expires_at.is_some_and(|e| e > row::now_millis()))
-    }
-
-    fn user_index(&self) -> Option<&dyn UserIndex> {
-        Some(self)
-    }
-
-    fn expired_deletion(&self) -> Option<&dyn ExpiredDeletion> {
-        Some(self)
-    }
-
-    fn listing(&self) -> Option<&dyn sessionkit_core::SessionListing> {
-        Some(self)
-    }
-}
-
-crate::listing::impl_listing!(SqliteStore, quote, |n| format!("?{n}"), "user_key");
-
-#[async_trait]
-impl UserIndex for SqliteStore {
-    async fn sessions_of(&self, user: &str) -> Result<Vec<Record>, StoreError> {
-        let rows: Vec<StoredRow> = sqlx::query_as(&self.sql.sessions_of)
-            .bind(user)
-            .bind(row::now_millis())
-            .fetch_all(&self.pool)
-            .await
-            .map_err(|e| StoreError::backend("listing the sessions of a user", e))?;
-        Ok(row::records_from(rows))
-    }
-
-    async fn delete_sessions_of(
-        &self,
-        user: &str,
-        except: Option<&IdHash>,
-    ) -> Result<u64, StoreError> {
-        let done = sqlx::query(&self.sql.delete_sessions_of)
-            .bind(user)
-            .bind(row::now_millis())
-            .bind(except.map_or(&[][..], |id| &id.as_bytes()[..]))
-            .execute(&self.pool)
-            .await
-            .map_err(|e| StoreError::backend("deleting the sessions of a user", e))?;
-        Ok(done.rows_affected())
-    }
-
-    async fn count(&self) -> Result<u64, StoreError> {
-        let n: i64 = sqlx::query_scalar(&self.sql.count)
-            .bind(row::now_millis())
-            .fetch_one(&self.pool)
-            .await
-            .map_err(|e| StoreError::backend("counting sessions", e))?;
-        Ok(u64::try_from(n).unwrap_or(0))
-    }
-}
-
-#[async_trait]
-impl ExpiredDeletion for SqliteStore {
-    async fn delete_expired(&self, max: u64) -> Result<u64, StoreError> {
-        if max == 0 {
-            return Ok(0);
-        }
-        let done = sqlx::query(&self.sql.delete_expired)
-            .bind(row::now_millis())
-            .bind(row::limit(max))
-            .execute(&self.pool)
-            .await
-            .map_err(|e| StoreError::backend("deleting expired sessions", e))?;
-        Ok(done.rows_affected())
-    }
-}
+crate::numbered::impl_numbered_store!(SqliteStore, quote, |n| format!("?{n}"));
 
 #[cfg(test)]
 mod tests {
