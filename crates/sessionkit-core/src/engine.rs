@@ -30,30 +30,30 @@ pub enum CookieAction {
     Remove,
 }
 
-/// The part of a record a handler sees and changes.
+/// The part of a record a handler sees and changes. The data is copy-on-write: until
+/// the first write it is the saved record's own data (no copy on read-only requests).
 #[derive(Debug, Default)]
 pub(crate) struct View {
-    pub(crate) data: Data,
+    /// `None`: the saved record's data (or nothing, for a new session).
+    pub(crate) data: Option<Data>,
     pub(crate) expiry: Expiry,
     pub(crate) user: Option<String>,
     pub(crate) created_at: Option<OffsetDateTime>,
 }
 
 impl View {
-    /// Nothing worth storing: no data and no bound user.
-    fn is_empty(&self) -> bool {
-        self.data.is_empty() && self.user.is_none()
-    }
-
     fn of(record: &Record) -> Self {
         Self {
-            data: record.data.clone(),
+            data: None,
             expiry: record.expiry,
             user: record.user.clone(),
             created_at: Some(record.created_at),
         }
     }
 }
+
+/// An empty map for sessions without data.
+static NO_DATA: std::sync::LazyLock<Data> = std::sync::LazyLock::new(Data::new);
 
 /// One handle's state.
 #[derive(Debug)]
@@ -94,6 +94,33 @@ impl State {
             cookie: CookieAction::Keep,
             forwarded: false,
         }
+    }
+
+    /// The session's data as the handler sees it.
+    pub(crate) fn data(&self) -> &Data {
+        match (&self.view.data, &self.saved) {
+            (Some(data), _) => data,
+            (None, Some(saved)) => &saved.data,
+            (None, None) => &NO_DATA,
+        }
+    }
+
+    /// The data for a write: copied from the saved record on the first one.
+    pub(crate) fn data_mut(&mut self) -> &mut Data {
+        if self.view.data.is_none() {
+            self.view.data = Some(
+                self.saved
+                    .as_ref()
+                    .map(|r| r.data.clone())
+                    .unwrap_or_default(),
+            );
+        }
+        self.view.data.get_or_insert_with(Data::new)
+    }
+
+    /// Nothing worth storing: no data and no bound user.
+    fn is_empty(&self) -> bool {
+        self.data().is_empty() && self.view.user.is_none()
     }
 
     pub(crate) fn flush(&mut self) {
@@ -148,6 +175,24 @@ fn same_network_and_browser(then: &ClientInfo, now: &ClientInfo) -> bool {
     then.user_agent == now.user_agent && address_ok
 }
 
+/// Runs `call` under `limit`, arming the timer only when the call does not finish on
+/// its first poll (in-memory stores answer at once and never pay for a timer).
+async fn ready_or_timeout<T>(
+    limit: std::time::Duration,
+    call: impl Future<Output = T>,
+) -> Result<T, tokio::time::error::Elapsed> {
+    let mut call = std::pin::pin!(call);
+    let first = std::future::poll_fn(|cx| match call.as_mut().poll(cx) {
+        std::task::Poll::Ready(value) => std::task::Poll::Ready(Some(value)),
+        std::task::Poll::Pending => std::task::Poll::Ready(None),
+    })
+    .await;
+    match first {
+        Some(value) => Ok(value),
+        None => tokio::time::timeout(limit, call).await,
+    }
+}
+
 /// In-process save locks, striped by id hash: saves of one session inside one process
 /// take turns, so compare-and-swap conflicts only arise between processes.
 fn save_lock(id: &IdHash) -> &'static Mutex<()> {
@@ -167,7 +212,7 @@ impl Session {
         let limit = self.inner.config.store_timeout;
         let started = std::time::Instant::now();
         let span = tracing::debug_span!("sessionkit_store", op);
-        let result = tokio::time::timeout(limit, call).instrument(span).await;
+        let result = ready_or_timeout(limit, call).instrument(span).await;
         let seconds = started.elapsed().as_secs_f64();
         match result {
             Ok(Ok(value)) => {
@@ -288,7 +333,7 @@ impl Session {
         }
         let now = OffsetDateTime::now_utc();
         let Some(saved) = state.saved.clone() else {
-            if !state.view.is_empty() {
+            if !state.is_empty() {
                 let record = self.fresh_record(state, now, None);
                 self.create(state, record, now).await?;
             }
@@ -320,7 +365,7 @@ impl Session {
                 state.changes.apply(&mut record);
             }
             None => {
-                record.data = state.view.data.clone();
+                record.data = state.data().clone();
                 record.expiry = state.view.expiry;
                 record.user = state.view.user.clone();
             }
@@ -436,26 +481,26 @@ impl Session {
     ) -> Result<(), Error> {
         let policy = self.inner.config.expiry;
         let attempts = self.inner.config.max_save_attempts.max(1);
+        let id_hash = saved.id;
         let mut base = saved;
         for _ in 0..attempts {
-            let mut next = base.clone();
+            // The base is consumed: a lost compare-and-swap reloads a fresh one anyway.
+            let expected = base.version;
+            let mut next = base;
             state.changes.apply(&mut next);
             if next.is_empty() {
-                self.timed("delete", self.inner.store.delete(&base.id))
+                self.timed("delete", self.inner.store.delete(&id_hash))
                     .await?;
                 state.remove_cookie();
                 metrics::save("delete");
                 state.settle(None, None);
                 return Ok(());
             }
-            next.version = base.version.wrapping_add(1);
+            next.version = expected.wrapping_add(1);
             next.last_seen = now;
             next.expires_at = policy.expires_at(next.expiry, next.created_at, now);
             if self
-                .timed(
-                    "cas",
-                    self.inner.store.compare_and_swap(&next, base.version),
-                )
+                .timed("cas", self.inner.store.compare_and_swap(&next, expected))
                 .await?
             {
                 let id = state.id.clone();
@@ -468,7 +513,7 @@ impl Session {
             }
             tracing::debug!("session changed concurrently; re-applying this request's changes");
             ::metrics::counter!(metrics::CAS_CONFLICTS).increment(1);
-            match self.timed("load", self.inner.store.load(&base.id)).await? {
+            match self.timed("load", self.inner.store.load(&id_hash)).await? {
                 Some(fresh) if !fresh.is_expired(now) => base = fresh,
                 _ => return self.interrupted(state),
             }

@@ -133,7 +133,7 @@ impl Session {
     ///
     /// [`Error::Store`] when the session could not be loaded.
     pub async fn get_value(&self, key: &str) -> Result<Option<Value>, Error> {
-        self.read(|s| s.view.data.get(key).cloned()).await
+        self.read(|s| s.data().get(key).cloned()).await
     }
 
     /// Sets `key` to `value`.
@@ -186,7 +186,7 @@ impl Session {
         let mut state = self.inner.state.lock().await;
         self.ensure_loaded(&mut state).await?;
         state.accessed = true;
-        let old = state.view.data.get(key).cloned();
+        let old = state.data().get(key).cloned();
         if old.is_some() {
             state.record_op(Op::Remove(key.to_owned()));
         }
@@ -199,7 +199,7 @@ impl Session {
     ///
     /// [`Error::Store`] when the session could not be loaded.
     pub async fn contains(&self, key: &str) -> Result<bool, Error> {
-        self.read(|s| s.view.data.contains_key(key)).await
+        self.read(|s| s.data().contains_key(key)).await
     }
 
     /// The keys, in sorted order.
@@ -208,7 +208,7 @@ impl Session {
     ///
     /// [`Error::Store`] when the session could not be loaded.
     pub async fn keys(&self) -> Result<Vec<String>, Error> {
-        self.read(|s| s.view.data.keys().cloned().collect()).await
+        self.read(|s| s.data().keys().cloned().collect()).await
     }
 
     /// The values, in key order.
@@ -217,7 +217,7 @@ impl Session {
     ///
     /// [`Error::Store`] when the session could not be loaded.
     pub async fn values(&self) -> Result<Vec<Value>, Error> {
-        self.read(|s| s.view.data.values().cloned().collect()).await
+        self.read(|s| s.data().values().cloned().collect()).await
     }
 
     /// Every key with its value.
@@ -226,7 +226,7 @@ impl Session {
     ///
     /// [`Error::Store`] when the session could not be loaded.
     pub async fn items(&self) -> Result<Data, Error> {
-        self.read(|s| s.view.data.clone()).await
+        self.read(|s| s.data().clone()).await
     }
 
     /// Number of keys.
@@ -235,7 +235,7 @@ impl Session {
     ///
     /// [`Error::Store`] when the session could not be loaded.
     pub async fn len(&self) -> Result<usize, Error> {
-        self.read(|s| s.view.data.len()).await
+        self.read(|s| s.data().len()).await
     }
 
     /// Whether the session holds no data (an empty session is never stored).
@@ -244,7 +244,7 @@ impl Session {
     ///
     /// [`Error::Store`] when the session could not be loaded.
     pub async fn is_empty(&self) -> Result<bool, Error> {
-        self.read(|s| s.view.data.is_empty()).await
+        self.read(|s| s.data().is_empty()).await
     }
 
     /// Removes every key. The session keeps its id; if it stays empty the record is
@@ -286,7 +286,7 @@ impl Session {
         let mut state = self.inner.state.lock().await;
         self.ensure_loaded(&mut state).await?;
         state.accessed = true;
-        if let Some(v) = state.view.data.get(key) {
+        if let Some(v) = state.data().get(key) {
             return serde_json::from_value(v.clone()).map_err(|source| Error::Value {
                 key: key.to_owned(),
                 source,
@@ -392,7 +392,7 @@ impl Session {
         self.ensure_loaded(&mut state).await?;
         state.cycle = true;
         state.record_op(Op::SetUser(Some(user.to_owned())));
-        if state.view.data.contains_key(CSRF_SECRET_KEY) {
+        if state.data().contains_key(CSRF_SECRET_KEY) {
             state.record_op(Op::Remove(CSRF_SECRET_KEY.to_owned()));
         }
         Ok(())
@@ -591,7 +591,7 @@ impl State {
                 self.view.user.clone_from(u);
                 None
             }
-            other => apply_to_data(other, &mut self.view.data),
+            other => apply_to_data(other, self.data_mut()),
         };
         self.changes.push(op);
         result
