@@ -57,8 +57,12 @@ impl SessionId {
         }
         let mut bytes = [0u8; ID_BYTES];
         let written = URL_SAFE_NO_PAD.decode_slice(text, &mut bytes).ok()?;
-        // Reject non-canonical encodings so one id has exactly one text form.
-        (written == ID_BYTES && URL_SAFE_NO_PAD.encode(bytes) == text).then_some(Self(bytes))
+        // Reject non-canonical encodings so one id has exactly one text form (checked
+        // on the stack: this runs on every request that carries a cookie).
+        let mut canonical = [0u8; ID_TEXT_LEN];
+        let encoded = URL_SAFE_NO_PAD.encode_slice(bytes, &mut canonical).ok()?;
+        (written == ID_BYTES && encoded == ID_TEXT_LEN && canonical == text.as_bytes())
+            .then_some(Self(bytes))
     }
 
     /// The hash that stores use as the record's key.
