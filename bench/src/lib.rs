@@ -34,5 +34,5 @@ pub mod stores;
 /// Errors of a benchmark run: whatever failed, with its message.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-pub use options::{Library, Options, Route, Settings, StoreKind};
+pub use options::{Library, MemorySubject, Options, Route, Settings, StoreKind};
 pub use run::{run, Report};

@@ -136,6 +136,18 @@ pub struct Measurement {
 }
 
 impl Measurement {
+    /// Adds another round of the same cell.
+    pub fn merge(&mut self, other: Self) {
+        self.requests += other.requests;
+        self.errors += other.errors;
+        self.window += other.window;
+        self.latencies_ns.extend(other.latencies_ns);
+        self.latencies_ns.sort_unstable();
+        self.cpu.client_ns += other.cpu.client_ns;
+        self.cpu.server_ns += other.cpu.server_ns;
+        self.cpu.machine_ns += other.cpu.machine_ns;
+    }
+
     /// Successful requests per second.
     pub fn rps(&self) -> f64 {
         let seconds = self.window.as_secs_f64();
@@ -172,6 +184,13 @@ impl Measurement {
     /// CPUs the server side used during the window (1.0 = one CPU busy throughout).
     pub fn server_load(&self) -> f64 {
         share(self.cpu.server_ns, self.window)
+    }
+
+    /// CPUs busy outside this process during the window: the database server of the
+    /// store under test, and any other work on the machine (which skews the cell).
+    pub fn other_load(&self) -> f64 {
+        let ours = self.cpu.server_ns + self.cpu.client_ns;
+        share(self.cpu.machine_ns.saturating_sub(ours), self.window)
     }
 }
 
@@ -327,6 +346,7 @@ pub async fn measure(
         cpu: CpuTimes {
             client_ns: after.client_ns.saturating_sub(before.client_ns),
             server_ns: after.server_ns.saturating_sub(before.server_ns),
+            machine_ns: after.machine_ns.saturating_sub(before.machine_ns),
         },
         ..Measurement::default()
     };

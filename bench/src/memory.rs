@@ -11,7 +11,9 @@
 use std::process::Command;
 use std::sync::Arc;
 
-use crate::options::Library;
+use clap::ValueEnum as _;
+
+use crate::options::MemorySubject;
 use crate::payload;
 use crate::BoxError;
 
@@ -22,8 +24,8 @@ const SAMPLE_EVERY: u64 = 1_000;
 /// One library's figure.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MemoryFigure {
-    /// Whose store.
-    pub library: Library,
+    /// Whose store (or which reference).
+    pub subject: MemorySubject,
     /// Sessions created.
     pub sessions: u64,
     /// Growth of the resident set, in bytes.
@@ -73,12 +75,11 @@ fn rss_bytes() -> Result<u64, BoxError> {
 /// # Errors
 ///
 /// When the child cannot run or prints nothing usable.
-pub fn measure_in_child(library: Library, sessions: u64) -> Result<MemoryFigure, BoxError> {
-    let name = match library {
-        Library::Sessionkit => "sessionkit",
-        Library::TowerSessions => "tower-sessions",
-        Library::Axum => return Err("bare axum has no session store".into()),
-    };
+pub fn measure_in_child(subject: MemorySubject, sessions: u64) -> Result<MemoryFigure, BoxError> {
+    let value = subject
+        .to_possible_value()
+        .ok_or("every memory subject has a name")?;
+    let name = value.get_name();
     let output = Command::new(std::env::current_exe()?)
         .args([
             "--memory-child",
@@ -100,7 +101,7 @@ pub fn measure_in_child(library: Library, sessions: u64) -> Result<MemoryFigure,
         return Err(format!("memory child for {name} printed {text:?}").into());
     };
     Ok(MemoryFigure {
-        library,
+        subject,
         sessions,
         rss_growth: growth.parse()?,
         payload_bytes: payload_bytes.parse()?,
@@ -108,13 +109,14 @@ pub fn measure_in_child(library: Library, sessions: u64) -> Result<MemoryFigure,
     })
 }
 
-/// The child's side: creates `sessions` sessions in `library`'s memory store and
-/// prints `<rss growth> <mean payload bytes> <share kept>`.
+/// The child's side: creates `sessions` sessions in `subject`'s memory store (or holds
+/// that many payloads, for a reference) and prints `<rss growth> <mean payload bytes>
+/// <share kept>`.
 ///
 /// # Errors
 ///
 /// When the runtime cannot start or a session cannot be saved.
-pub fn child_main(library: Library, sessions: u64) -> Result<(), BoxError> {
+pub fn child_main(subject: MemorySubject, sessions: u64) -> Result<(), BoxError> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -123,13 +125,26 @@ pub fn child_main(library: Library, sessions: u64) -> Result<(), BoxError> {
         .map(|n| payload::json_size(&payload::entries(n)) as f64)
         .sum::<f64>()
         / samples as f64;
-    let (growth, kept) = match library {
-        Library::Sessionkit => runtime.block_on(sessionkit_figure(sessions))?,
-        Library::TowerSessions => runtime.block_on(tower_sessions_figure(sessions))?,
-        Library::Axum => return Err("bare axum has no session store".into()),
+    let (growth, kept) = match subject {
+        MemorySubject::Sessionkit => runtime.block_on(sessionkit_figure(sessions))?,
+        MemorySubject::TowerSessions => runtime.block_on(tower_sessions_figure(sessions))?,
+        MemorySubject::JsonValues => reference(sessions, payload::entries)?,
+        MemorySubject::JsonBytes => reference(sessions, |n| {
+            serde_json::to_vec(&payload::entries(n)).unwrap_or_default()
+        })?,
     };
     println!("{growth} {payload_bytes:.1} {kept:.4}");
     Ok(())
+}
+
+/// Holds `count` values made by `make` in a `Vec` (allocated up front, as a store's
+/// table would be) and measures the growth.
+fn reference<T>(count: u64, make: impl Fn(u64) -> T) -> Result<(u64, f64), BoxError> {
+    let before = rss_bytes()?;
+    let held: Vec<T> = (0..count).map(make).collect();
+    let after = rss_bytes()?;
+    drop(held);
+    Ok((after.saturating_sub(before), 1.0))
 }
 
 async fn sessionkit_figure(sessions: u64) -> Result<(u64, f64), BoxError> {

@@ -15,18 +15,25 @@ use clap::{Parser, ValueEnum};
 #[derive(Debug, Clone, Parser)]
 #[command(name = "sessionkit-bench", version)]
 pub struct Options {
-    /// Smoke check in under a minute: 0.6 s per cell after 0.2 s of warm-up, 16
-    /// connections, 100,000 sessions for the memory figure.
+    /// Smoke check in under a minute: 0.4 s per cell in one round after 0.15 s of
+    /// warm-up, 16 connections, 100,000 sessions for the memory figure.
     #[arg(long)]
     pub quick: bool,
 
-    /// Measured time per cell, in milliseconds (full: 5000, quick: 600).
+    /// Measured time per cell, in milliseconds, split over the rounds (full: 5000,
+    /// quick: 400).
     #[arg(long, value_name = "MS")]
     pub duration_ms: Option<u64>,
 
-    /// Warm-up before each cell's measurement, in milliseconds (full: 1000, quick: 200).
+    /// Warm-up before each round of a cell, in milliseconds (full: 300, quick: 150).
     #[arg(long, value_name = "MS")]
     pub warmup_ms: Option<u64>,
+
+    /// Rounds per cell: the libraries of one store and route take turns this many
+    /// times, so a burst of other work on the machine hits them alike (full: 5,
+    /// quick: 1).
+    #[arg(long, value_name = "N")]
+    pub rounds: Option<u32>,
 
     /// Keep-alive connections the load generator holds open (full: 32, quick: 16).
     #[arg(long, value_name = "N")]
@@ -45,7 +52,11 @@ pub struct Options {
     pub routes: Vec<Route>,
 
     /// Session libraries to measure, comma-separated (bare axum always runs).
-    #[arg(long, value_delimiter = ',', default_value = "tower-sessions,sessionkit")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "tower-sessions,sessionkit"
+    )]
     pub libraries: Vec<Library>,
 
     /// Concurrent appends to one session in the lost-update check (0 skips it).
@@ -64,16 +75,18 @@ pub struct Options {
     /// Internal: measure the memory figure of one library in this process and print
     /// it as one line (the parent runs this in a fresh process).
     #[arg(long, hide = true, value_name = "LIBRARY")]
-    pub memory_child: Option<Library>,
+    pub memory_child: Option<MemorySubject>,
 }
 
 /// What one run does, after defaults and `--quick` are applied.
 #[derive(Debug, Clone)]
 pub struct Settings {
-    /// Measured time per cell.
+    /// Measured time per cell (all rounds together).
     pub duration: Duration,
-    /// Unmeasured time before it, on the same connections.
+    /// Unmeasured time before each round, on the same connections.
     pub warmup: Duration,
+    /// Rounds per cell.
+    pub rounds: u32,
     /// Keep-alive connections.
     pub connections: usize,
     /// Stores to measure, in order.
@@ -95,10 +108,10 @@ pub struct Settings {
 impl Options {
     /// Applies the defaults of the chosen mode.
     pub fn settings(&self) -> Settings {
-        let (duration, warmup, connections, sessions) = if self.quick {
-            (600, 200, 16, 100_000)
+        let (duration, warmup, rounds, connections, sessions) = if self.quick {
+            (400, 150, 1, 16, 100_000)
         } else {
-            (5_000, 1_000, 32, 1_000_000)
+            (5_000, 300, 5, 32, 1_000_000)
         };
         let mut stores = self.stores.clone();
         stores.dedup();
@@ -107,6 +120,7 @@ impl Options {
         Settings {
             duration: Duration::from_millis(self.duration_ms.unwrap_or(duration)),
             warmup: Duration::from_millis(self.warmup_ms.unwrap_or(warmup)),
+            rounds: self.rounds.unwrap_or(rounds).max(1),
             connections: self.connections.unwrap_or(connections).max(1),
             stores,
             routes,
@@ -201,6 +215,32 @@ impl fmt::Display for Library {
             Self::Axum => "axum (bare)",
             Self::TowerSessions => "tower-sessions",
             Self::Sessionkit => "sessionkit",
+        })
+    }
+}
+
+/// What the memory figure measures, each in a child process of its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum MemorySubject {
+    /// tower-sessions' `MemoryStore`, filled through its `Session`.
+    TowerSessions,
+    /// sessionkit's `MemoryStore`, filled through its `Session`.
+    Sessionkit,
+    /// Reference: the payloads alone as `serde_json` maps in a `Vec` (what holding
+    /// decoded values costs, before any store).
+    JsonValues,
+    /// Reference: the payloads alone as JSON bytes in a `Vec` (what holding encoded
+    /// records costs).
+    JsonBytes,
+}
+
+impl fmt::Display for MemorySubject {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::TowerSessions => "tower-sessions",
+            Self::Sessionkit => "sessionkit",
+            Self::JsonValues => "reference: payloads as serde_json maps",
+            Self::JsonBytes => "reference: payloads as JSON bytes",
         })
     }
 }

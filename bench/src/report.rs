@@ -3,7 +3,7 @@
 
 use std::fmt::{self, Display, Write as _};
 
-use crate::options::{Library, Route, StoreKind};
+use crate::options::{Library, MemorySubject, Route, StoreKind};
 use crate::run::{Cell, Report};
 
 /// Formats a request rate with thousands separators.
@@ -61,7 +61,7 @@ impl Report {
 
     /// Requests per second of `library` over bare axum on the same route.
     pub fn vs_bare(&self, cell: &Cell) -> Option<f64> {
-        let bare = self.find(None, cell.route, Library::Axum)?;
+        let bare = self.find(cell.store, cell.route, Library::Axum)?;
         ratio(cell.measurement.rps(), bare.measurement.rps())
     }
 
@@ -133,7 +133,7 @@ impl Report {
         for figure in self
             .memory
             .iter()
-            .filter(|m| m.library == Library::Sessionkit)
+            .filter(|m| m.subject == MemorySubject::Sessionkit)
         {
             goals.push((
                 "memory store under 2× the payload per session".to_owned(),
@@ -165,10 +165,12 @@ impl Display for Report {
         writeln!(f)?;
         writeln!(
             f,
-            "{} keep-alive connections, {:.1} s warm-up, {:.1} s measured per cell; {}.{}",
+            "{} keep-alive connections; {:.1} s measured per cell in {} round(s), each after \
+             {:.2} s of warm-up, the servers of a store taking turns; {}.{}",
             s.connections,
-            s.warmup.as_secs_f64(),
             s.duration.as_secs_f64(),
+            s.rounds,
+            s.warmup.as_secs_f64(),
             self.placement,
             if cfg!(debug_assertions) {
                 " DEBUG BUILD: these figures mean nothing, use --release."
@@ -183,7 +185,7 @@ impl Display for Report {
             .map(|c| {
                 let m = &c.measurement;
                 vec![
-                    c.store.map_or("—".to_owned(), |s| s.to_string()),
+                    c.store.map_or_else(String::new, |s| s.to_string()),
                     c.route.to_string(),
                     c.library.to_string(),
                     thousands(m.rps()),
@@ -196,7 +198,12 @@ impl Display for Report {
                     },
                     opt_ratio(self.vs_tower_sessions(c)),
                     format!("{:.1}", m.server_us_per_request()),
-                    format!("{:.2} / {:.2}", m.server_load(), m.client_load()),
+                    format!(
+                        "{:.2} / {:.2} / {:.2}",
+                        m.server_load(),
+                        m.client_load(),
+                        m.other_load()
+                    ),
                     m.errors.to_string(),
                 ]
             })
@@ -213,7 +220,7 @@ impl Display for Report {
                 "vs bare",
                 "vs tower-sessions",
                 "server CPU µs/req",
-                "CPUs server / client",
+                "CPUs server / client / other",
                 "errors",
             ],
             &rows,
@@ -269,7 +276,7 @@ impl Display for Report {
                 .iter()
                 .map(|m| {
                     vec![
-                        m.library.to_string(),
+                        m.subject.to_string(),
                         thousands(m.sessions as f64),
                         format!("{:.0}", m.payload_bytes),
                         format!("{:.1} MiB", m.rss_growth as f64 / 1_048_576.0),
@@ -282,7 +289,7 @@ impl Display for Report {
             table(
                 f,
                 &[
-                    "library",
+                    "what",
                     "sessions",
                     "payload B (JSON)",
                     "RSS growth",

@@ -1,5 +1,5 @@
-//! One benchmark run: bare axum first, then every store with both libraries side by
-//! side, then the memory figure.
+//! One benchmark run: every store with bare axum and both libraries side by side, then
+//! the lost-update checks, then the memory figure.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -9,7 +9,7 @@ use axum::Router;
 use crate::load::{self, Measurement, Plan};
 use crate::lost::{self, LostUpdates};
 use crate::memory::{self, MemoryFigure};
-use crate::options::{Library, Route, Settings, StoreKind};
+use crate::options::{Library, MemorySubject, Route, Settings, StoreKind};
 use crate::runtime::Runtimes;
 use crate::server::Server;
 use crate::stores;
@@ -17,12 +17,12 @@ use crate::{apps, BoxError};
 
 /// A pause between cells, so one cell's stragglers (closing connections, a store's
 /// background work) don't spill into the next.
-const SETTLE: Duration = Duration::from_millis(150);
+const SETTLE: Duration = Duration::from_millis(100);
 
 /// One measured combination.
 #[derive(Debug, Clone)]
 pub struct Cell {
-    /// The store (`None` for bare axum).
+    /// The store (bare axum is measured within each store's group, without a store).
     pub store: Option<StoreKind>,
     /// The route.
     pub route: Route,
@@ -96,18 +96,6 @@ pub fn run(settings: &Settings) -> Result<Report, BoxError> {
     };
     let run = run_id();
 
-    // Bare axum once per route: it has no store. It gets a cookie of the same length
-    // as sessionkit's, so every server parses the same request.
-    let bare = Server::start(&runtimes.server, apps::bare())?;
-    let dummy = Some(format!("id={}", "A".repeat(32)));
-    for &route in &settings.routes {
-        let cookies =
-            vec![route.sends_cookie().then(|| dummy.clone()).flatten(); settings.connections];
-        let measurement = cell(&runtimes, bare.addr, settings, route, cookies)?;
-        report.push_cell(None, route, Library::Axum, measurement);
-    }
-    bare.stop(&runtimes.server);
-
     for &kind in &settings.stores {
         let prepared = match runtimes.server.block_on(stores::prepare(kind, &run))? {
             Ok(prepared) => prepared,
@@ -117,7 +105,12 @@ pub fn run(settings: &Settings) -> Result<Report, BoxError> {
                 continue;
             }
         };
-        let routers = chosen(settings, prepared.tower_sessions, prepared.sessionkit);
+        let mut routers = vec![(Library::Axum, apps::bare())];
+        routers.extend(chosen(
+            settings,
+            prepared.tower_sessions,
+            prepared.sessionkit,
+        ));
         let outcome = store_cells(&runtimes, settings, kind, routers, &mut report);
         if let Err(e) = runtimes.server.block_on(prepared.cleanup.run()) {
             let note = format!("{kind}: cleanup failed ({e}); remove this run's objects by hand");
@@ -132,14 +125,24 @@ pub fn run(settings: &Settings) -> Result<Report, BoxError> {
     }
 
     if settings.memory_sessions > 0 {
-        for library in settings.libraries.clone() {
+        let mut subjects: Vec<MemorySubject> = settings
+            .libraries
+            .iter()
+            .filter_map(|l| match l {
+                Library::TowerSessions => Some(MemorySubject::TowerSessions),
+                Library::Sessionkit => Some(MemorySubject::Sessionkit),
+                Library::Axum => None,
+            })
+            .collect();
+        subjects.extend([MemorySubject::JsonValues, MemorySubject::JsonBytes]);
+        for subject in subjects {
             eprintln!(
-                "memory figure: {library}, {} sessions",
+                "memory figure: {subject}, {} sessions",
                 settings.memory_sessions
             );
             report
                 .memory
-                .push(memory::measure_in_child(library, settings.memory_sessions)?);
+                .push(memory::measure_in_child(subject, settings.memory_sessions)?);
         }
     }
     report.load_average.1 = load_average();
@@ -147,7 +150,11 @@ pub fn run(settings: &Settings) -> Result<Report, BoxError> {
 }
 
 /// The routers of the libraries `settings` asks for.
-fn chosen(settings: &Settings, tower_sessions: Router, sessionkit: Router) -> Vec<(Library, Router)> {
+fn chosen(
+    settings: &Settings,
+    tower_sessions: Router,
+    sessionkit: Router,
+) -> Vec<(Library, Router)> {
     [
         (Library::TowerSessions, tower_sessions),
         (Library::Sessionkit, sessionkit),
@@ -157,9 +164,10 @@ fn chosen(settings: &Settings, tower_sessions: Router, sessionkit: Router) -> Ve
     .collect()
 }
 
-/// Both libraries on one store: both servers run at once; each route is measured for
-/// one library and then the other, the order alternating from route to route so
-/// neither always inherits the other's after-effects (autovacuum, compaction).
+/// One store: bare axum and the libraries each on their own server, all running at
+/// once. For every route they take turns, round after round, the order rotating, so
+/// the ratios compare servers measured over the same stretch of time (a burst of other
+/// work on the machine, or a store's after-effects such as autovacuum, hits them alike).
 fn store_cells(
     runtimes: &Runtimes,
     settings: &Settings,
@@ -169,29 +177,53 @@ fn store_cells(
 ) -> Result<(), BoxError> {
     let mut servers = Vec::new();
     for (library, router) in routers {
-        servers.push((library, Server::start(&runtimes.server, router)?));
+        match Server::start(&runtimes.server, router) {
+            Ok(server) => servers.push((library, server)),
+            Err(e) => {
+                for (_, server) in servers {
+                    server.stop(&runtimes.server);
+                }
+                return Err(e);
+            }
+        }
     }
     let outcome = (|| {
+        // Bare axum gets a cookie of the same length as sessionkit's, so every server
+        // parses the same request.
+        let dummy = format!("id={}", "A".repeat(32));
         let mut cookies = Vec::new();
-        for (_, server) in &servers {
-            cookies.push(
-                runtimes
+        for (library, server) in &servers {
+            cookies.push(match library {
+                Library::Axum => vec![dummy.clone(); settings.connections],
+                _ => runtimes
                     .client
                     .block_on(load::seed(server.addr, settings.connections))?,
-            );
+            });
         }
-        for (i, &route) in settings.routes.iter().enumerate() {
-            let mut order: Vec<usize> = (0..servers.len()).collect();
-            if i % 2 == 1 {
-                order.reverse();
+        let rounds = settings.rounds.max(1);
+        let per_round = settings.duration / rounds;
+        for (r, &route) in settings.routes.iter().enumerate() {
+            let mut totals = vec![Measurement::default(); servers.len()];
+            for round in 0..rounds as usize {
+                let mut order: Vec<usize> = (0..servers.len()).collect();
+                order.rotate_left((r + round) % servers.len().max(1));
+                for j in order {
+                    let per_connection = cookies[j]
+                        .iter()
+                        .map(|c| route.sends_cookie().then(|| c.clone()))
+                        .collect();
+                    let measured = cell(
+                        runtimes,
+                        servers[j].1.addr,
+                        settings,
+                        route,
+                        per_round,
+                        per_connection,
+                    )?;
+                    totals[j].merge(measured);
+                }
             }
-            for j in order {
-                let (library, server) = &servers[j];
-                let per_connection = cookies[j]
-                    .iter()
-                    .map(|c| route.sends_cookie().then(|| c.clone()))
-                    .collect();
-                let measurement = cell(runtimes, server.addr, settings, route, per_connection)?;
+            for ((library, _), measurement) in servers.iter().zip(totals) {
                 report.push_cell(Some(kind), route, *library, measurement);
             }
         }
@@ -224,7 +256,8 @@ fn lost_updates(
         };
         let mut servers = Vec::new();
         let outcome = (|| {
-            for (library, router) in chosen(settings, prepared.tower_sessions, prepared.sessionkit) {
+            for (library, router) in chosen(settings, prepared.tower_sessions, prepared.sessionkit)
+            {
                 servers.push((library, Server::start(&server_runtime, router)?));
             }
             for (library, server) in &servers {
@@ -261,6 +294,7 @@ fn cell(
     addr: SocketAddr,
     settings: &Settings,
     route: Route,
+    duration: Duration,
     cookies: Vec<Option<String>>,
 ) -> Result<Measurement, BoxError> {
     std::thread::sleep(SETTLE);
@@ -268,7 +302,7 @@ fn cell(
         path: route.path(),
         cookies,
         warmup: settings.warmup,
-        duration: settings.duration,
+        duration,
     };
     let probe = runtimes.probe();
     runtimes

@@ -145,6 +145,34 @@ pub struct CpuTimes {
     pub client_ns: u64,
     /// Every other thread of the process.
     pub server_ns: u64,
+    /// Every CPU of the machine, busy (everything but idle and I/O wait; 10 ms
+    /// resolution), whoever used it: this process, the database servers, other work.
+    pub machine_ns: u64,
+}
+
+/// Busy time of all CPUs from the first line of `/proc/stat`, in nanoseconds.
+fn machine_busy_ns() -> u64 {
+    // user nice system idle iowait irq softirq steal (guest time is inside user).
+    const NS_PER_TICK: u64 = 10_000_000; // USER_HZ is 100 on Linux
+    let Ok(stat) = std::fs::read_to_string("/proc/stat") else {
+        return 0;
+    };
+    let Some(line) = stat.lines().next() else {
+        return 0;
+    };
+    let ticks: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .take(8)
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    let busy: u64 = ticks
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != 3 && *i != 4)
+        .map(|(_, t)| t)
+        .sum();
+    busy * NS_PER_TICK
 }
 
 fn on_cpu_ns(task: &Path) -> u64 {
@@ -158,7 +186,10 @@ impl CpuProbe {
     /// CPU time of every thread of the process so far.
     pub fn read(&self) -> CpuTimes {
         let client = ids(&self.client_tids);
-        let mut times = CpuTimes::default();
+        let mut times = CpuTimes {
+            machine_ns: machine_busy_ns(),
+            ..CpuTimes::default()
+        };
         let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
             return times;
         };
