@@ -58,12 +58,14 @@ sessionkit_testkit::store_conformance!(
     store(),
     corrupt = |store: CachedStore<RedisStore, PostgresStore>, id: IdHash| async move {
         let table = store.durable().table_name().to_owned();
-        let done = sqlx::query(&format!("UPDATE \"{table}\" SET data = $1 WHERE id_hash = $2"))
-            .bind(b"\x01{\"id\": not json \xff".to_vec())
-            .bind(id.as_bytes().to_vec())
-            .execute(store.durable().pool())
-            .await
-            .expect("overwrite the stored bytes");
+        let done = sqlx::query(&format!(
+            "UPDATE \"{table}\" SET data = $1 WHERE id_hash = $2"
+        ))
+        .bind(b"\x01{\"id\": not json \xff".to_vec())
+        .bind(id.as_bytes().to_vec())
+        .execute(store.durable().pool())
+        .await
+        .expect("overwrite the stored bytes");
         assert_eq!(done.rows_affected(), 1, "the corrupted row exists");
         // Redis still holds a good copy; forget it (an eviction) so the bytes are read.
         store.cache().delete(&id).await.expect("evict");
@@ -137,7 +139,10 @@ async fn wait_for_ping(url: &str) {
                 return;
             }
         }
-        assert!(Instant::now() < deadline, "{url} did not answer PING within 20 s");
+        assert!(
+            Instant::now() < deadline,
+            "{url} did not answer PING within 20 s"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -193,10 +198,18 @@ async fn every_request_succeeds_when_the_redis_cache_is_killed_mid_run_and_resta
         });
     }
     tokio::time::sleep(Duration::from_millis(60)).await;
-    let before_kill = store.durable().load(&ids[0].hash()).await.expect("load").map(|r| r.version);
+    let before_kill = store
+        .durable()
+        .load(&ids[0].hash())
+        .await
+        .expect("load")
+        .map(|r| r.version);
     server.kill();
     let killed_at = Instant::now();
-    eprintln!("version of a session when Redis was killed: {before_kill:?} (of {})", REQUESTS + 1);
+    eprintln!(
+        "version of a session when Redis was killed: {before_kill:?} (of {})",
+        REQUESTS + 1
+    );
     while let Some(done) = tasks.join_next().await {
         done.expect("a request task does not panic")
             .expect("every request succeeds while Redis is dead");
@@ -205,7 +218,10 @@ async fn every_request_succeeds_when_the_redis_cache_is_killed_mid_run_and_resta
         store.cache().load(&ids[0].hash()).await.is_err(),
         "the cache really is down"
     );
-    eprintln!("requests after the kill finished in {:?}", killed_at.elapsed());
+    eprintln!(
+        "requests after the kill finished in {:?}",
+        killed_at.elapsed()
+    );
 
     // Redis comes back (empty: no persistence) on the same port.
     let server = RedisServer::start(server.port);
@@ -221,7 +237,11 @@ async fn every_request_succeeds_when_the_redis_cache_is_killed_mid_run_and_resta
     for _ in 0..50 {
         store.load(&ids[0].hash()).await.expect("load");
         if let Ok(Some(r)) = store.cache().load(&ids[0].hash()).await {
-            assert_eq!(r.data["after"], json!(true), "the cache holds the newest record");
+            assert_eq!(
+                r.data["after"],
+                json!(true),
+                "the cache holds the newest record"
+            );
             refilled = true;
             break;
         }
