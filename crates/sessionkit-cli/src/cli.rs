@@ -57,19 +57,24 @@ pub(crate) enum Command {
     /// Show one session: the value of the session cookie (or the id hash that `list`
     /// prints).
     Show {
-        /// Session id as in the cookie, or its 64-character hash.
+        /// Session id as in the cookie, or its 64-character hash (ids may start with `-`).
+        #[arg(allow_hyphen_values = true)]
         session: String,
     },
     /// Revoke one session, or every session of a user (optionally all but one).
     Revoke {
         /// Session id as in the cookie, or its 64-character hash.
-        #[arg(required_unless_present = "user", conflicts_with = "user")]
+        #[arg(
+            required_unless_present = "user",
+            conflicts_with = "user",
+            allow_hyphen_values = true
+        )]
         session: Option<String>,
         /// Revoke every session of this user.
         #[arg(long)]
         user: Option<String>,
         /// With --user: keep this session (id or hash), e.g. the one the user is using.
-        #[arg(long, requires = "user")]
+        #[arg(long, requires = "user", allow_hyphen_values = true)]
         except: Option<String>,
     },
 }
