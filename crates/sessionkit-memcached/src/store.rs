@@ -92,7 +92,9 @@ fn address(url: &str) -> Result<String, Error> {
 
 /// The meta-protocol TTL flag for a record expiring at `expires_at`: seconds from now,
 /// rounded up (never 0, which means "never"), as a unix time beyond 30 days, and `-1`
-/// (already expired) for a time in the past.
+/// (already expired) for a time in the past. One second of slack is added: memcached's
+/// clock ticks once a second and can expire an item up to a second early, while loads
+/// already refuse anything past `expires_at` themselves.
 fn ttl_flag(expires_at: OffsetDateTime) -> String {
     let left = (expires_at - OffsetDateTime::now_utc())
         .as_seconds_f64()
@@ -100,9 +102,9 @@ fn ttl_flag(expires_at: OffsetDateTime) -> String {
     if left < 1.0 {
         "T-1".to_owned()
     } else if left <= RELATIVE_TTL_MAX as f64 {
-        format!("T{}", left as i64)
+        format!("T{}", left as i64 + 1)
     } else {
-        format!("T{}", expires_at.unix_timestamp() + 1)
+        format!("T{}", expires_at.unix_timestamp() + 2)
     }
 }
 
@@ -436,10 +438,10 @@ mod tests {
     fn ttls_are_relative_up_to_30_days_then_unix_times_and_never_zero() {
         let now = OffsetDateTime::now_utc();
         assert_eq!(ttl_flag(now - time::Duration::seconds(5)), "T-1");
-        assert_eq!(ttl_flag(now + time::Duration::milliseconds(1500)), "T2");
-        assert_eq!(ttl_flag(now + time::Duration::hours(1)), "T3600");
+        assert_eq!(ttl_flag(now + time::Duration::milliseconds(1500)), "T3");
+        assert_eq!(ttl_flag(now + time::Duration::hours(1)), "T3601");
         let far = now + time::Duration::days(40);
-        assert_eq!(ttl_flag(far), format!("T{}", far.unix_timestamp() + 1));
+        assert_eq!(ttl_flag(far), format!("T{}", far.unix_timestamp() + 2));
         assert_ne!(ttl_flag(now), "T0");
     }
 }
