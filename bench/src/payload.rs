@@ -25,14 +25,3 @@ pub fn entries(n: u64) -> Map<String, Value> {
 pub fn json_size(entries: &Map<String, Value>) -> usize {
     serde_json::to_vec(entries).map_or(0, |bytes| bytes.len())
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_payload_is_about_two_hundred_bytes() {
-        let size = json_size(&entries(123_456));
-        assert!((180..=230).contains(&size), "{size}");
-    }
-}

@@ -6,8 +6,8 @@ use std::fmt::{self, Display, Write as _};
 use crate::options::{Library, MemorySubject, Route, StoreKind};
 use crate::run::{Cell, Report};
 
-/// Formats a request rate with thousands separators.
-fn thousands(value: f64) -> String {
+/// Formats a number rounded to an integer, with thousands separators.
+pub fn thousands(value: f64) -> String {
     let digits = format!("{:.0}", value.max(0.0));
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {
@@ -313,18 +313,5 @@ impl Display for Report {
             table(f, &["goal", "status", "figure"], &rows)?;
         }
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn thousands_are_separated() {
-        assert_eq!(thousands(0.0), "0");
-        assert_eq!(thousands(999.4), "999");
-        assert_eq!(thousands(1_000.0), "1,000");
-        assert_eq!(thousands(1_234_567.0), "1,234,567");
     }
 }
