@@ -1,7 +1,7 @@
 //! Loading and saving: the rules every store gets for free.
 
 use std::future::Future;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use time::OffsetDateTime;
 use tokio::sync::Mutex;
@@ -62,7 +62,9 @@ pub(crate) struct State {
     pub(crate) id: Option<SessionId>,
     pub(crate) loaded: bool,
     pub(crate) failed: bool,
-    pub(crate) saved: Option<Record>,
+    /// The record as loaded or last saved, shared with the store where it keeps
+    /// records in memory.
+    pub(crate) saved: Option<Arc<Record>>,
     pub(crate) view: View,
     pub(crate) changes: Changes,
     pub(crate) accessed: bool,
@@ -148,8 +150,8 @@ impl State {
         }
     }
 
-    fn settle(&mut self, record: Option<Record>, id: Option<SessionId>) {
-        self.view = record.as_ref().map(View::of).unwrap_or_default();
+    fn settle(&mut self, record: Option<Arc<Record>>, id: Option<SessionId>) {
+        self.view = record.as_deref().map(View::of).unwrap_or_default();
         self.saved = record;
         self.id = id;
         self.changes.reset();
@@ -248,7 +250,10 @@ impl Session {
             return Ok(());
         };
         let hash = id.hash();
-        let loaded = match self.timed("load", self.inner.store.load(&hash)).await {
+        let loaded = match self
+            .timed("load", self.inner.store.load_shared(&hash))
+            .await
+        {
             Ok(found) => found,
             Err(Error::Store(StoreError::Corrupt(e))) => {
                 tracing::warn!(error = %e, "stored session is corrupt; starting an empty session");
@@ -288,7 +293,11 @@ impl Session {
 
     /// Resolves the record of a rotated-away id: the new record inside the grace window
     /// (same client), nothing after it.
-    async fn forward(&self, state: &mut State, stub: Record) -> Result<Option<Record>, Error> {
+    async fn forward(
+        &self,
+        state: &mut State,
+        stub: Arc<Record>,
+    ) -> Result<Option<Arc<Record>>, Error> {
         let now = OffsetDateTime::now_utc();
         let in_window = now - stub.last_seen <= self.inner.config.rotation_grace;
         let same_client = self
@@ -301,7 +310,9 @@ impl Session {
             metrics::suspicious("rotated_id");
             return Ok(None);
         };
-        let record = self.timed("load", self.inner.store.load(&next)).await?;
+        let record = self
+            .timed("load", self.inner.store.load_shared(&next))
+            .await?;
         state.forwarded = record.is_some();
         Ok(record)
     }
@@ -341,6 +352,16 @@ impl Session {
             state.modified = false;
             return Ok(());
         };
+        let touch_due = self.inner.config.save_every_request
+            || self
+                .inner
+                .config
+                .expiry
+                .needs_touch(saved.expiry, saved.last_seen, now);
+        if !(state.cycle || state.modified || touch_due) {
+            // Nothing to store: no lock, no store call.
+            return Ok(());
+        }
         let _turn = save_lock(&saved.id).lock().await;
         if state.cycle {
             self.cycle(state, saved, now).await
@@ -381,16 +402,22 @@ impl Session {
     async fn create(
         &self,
         state: &mut State,
-        mut record: Record,
+        record: Record,
         now: OffsetDateTime,
     ) -> Result<(), Error> {
         const ATTEMPTS: u32 = 8;
+        let mut record = Arc::new(record);
         for _ in 0..ATTEMPTS {
             let id = SessionId::generate()?;
-            record.id = id.hash();
-            record.version = 1;
-            record.last_seen = now;
-            match self.timed("create", self.inner.store.create(&record)).await {
+            // The store dropped its handle of a refused record: no copy here.
+            let fresh = Arc::make_mut(&mut record);
+            fresh.id = id.hash();
+            fresh.version = 1;
+            fresh.last_seen = now;
+            match self
+                .timed("create", self.inner.store.create_shared(record.clone()))
+                .await
+            {
                 Ok(()) => {
                     state.cookie = self.set_cookie(&id, &record);
                     state.settle(Some(record), Some(id));
@@ -420,13 +447,16 @@ impl Session {
     async fn cycle(
         &self,
         state: &mut State,
-        saved: Record,
+        saved: Arc<Record>,
         now: OffsetDateTime,
     ) -> Result<(), Error> {
-        let Some(current) = self.timed("load", self.inner.store.load(&saved.id)).await? else {
+        let Some(current) = self
+            .timed("load", self.inner.store.load_shared(&saved.id))
+            .await?
+        else {
             return self.interrupted(state);
         };
-        let record = self.fresh_record(state, now, Some(&current));
+        let record = self.fresh_record(state, now, Some(&*current));
         if record.is_empty() {
             self.timed("delete", self.inner.store.delete(&saved.id))
                 .await?;
@@ -460,8 +490,12 @@ impl Session {
                 stub.version = old.version.wrapping_add(1);
                 stub.moved_to = Some(next);
                 stub.client = self.inner.client.clone().unwrap_or_default();
+                let stub = Arc::new(stub);
                 if self
-                    .timed("cas", self.inner.store.compare_and_swap(&stub, old.version))
+                    .timed(
+                        "cas",
+                        self.inner.store.compare_and_swap_shared(stub, old.version),
+                    )
                     .await?
                 {
                     return Ok(());
@@ -476,7 +510,7 @@ impl Session {
     async fn save_changes(
         &self,
         state: &mut State,
-        saved: Record,
+        saved: Arc<Record>,
         now: OffsetDateTime,
     ) -> Result<(), Error> {
         let policy = self.inner.config.expiry;
@@ -484,9 +518,10 @@ impl Session {
         let id_hash = saved.id;
         let mut base = saved;
         for _ in 0..attempts {
-            // The base is consumed: a lost compare-and-swap reloads a fresh one anyway.
+            // The base is consumed (copied only if the store or the handle still shares
+            // it): a lost compare-and-swap reloads a fresh one anyway.
             let expected = base.version;
-            let mut next = base;
+            let mut next = Arc::unwrap_or_clone(base);
             state.changes.apply(&mut next);
             if next.is_empty() {
                 self.timed("delete", self.inner.store.delete(&id_hash))
@@ -499,8 +534,14 @@ impl Session {
             next.version = expected.wrapping_add(1);
             next.last_seen = now;
             next.expires_at = policy.expires_at(next.expiry, next.created_at, now);
+            let next = Arc::new(next);
             if self
-                .timed("cas", self.inner.store.compare_and_swap(&next, expected))
+                .timed(
+                    "cas",
+                    self.inner
+                        .store
+                        .compare_and_swap_shared(next.clone(), expected),
+                )
                 .await?
             {
                 let id = state.id.clone();
@@ -513,7 +554,10 @@ impl Session {
             }
             tracing::debug!("session changed concurrently; re-applying this request's changes");
             ::metrics::counter!(metrics::CAS_CONFLICTS).increment(1);
-            match self.timed("load", self.inner.store.load(&id_hash)).await? {
+            match self
+                .timed("load", self.inner.store.load_shared(&id_hash))
+                .await?
+            {
                 Some(fresh) if !fresh.is_expired(now) => base = fresh,
                 _ => return self.interrupted(state),
             }
@@ -521,20 +565,14 @@ impl Session {
         Err(Error::Conflict(attempts))
     }
 
+    /// Extends the expiry of an unmodified session (the caller checked it is due).
     async fn refresh(
         &self,
         state: &mut State,
-        saved: Record,
+        saved: Arc<Record>,
         now: OffsetDateTime,
     ) -> Result<(), Error> {
         let config = &self.inner.config;
-        let due = config.save_every_request
-            || config
-                .expiry
-                .needs_touch(saved.expiry, saved.last_seen, now);
-        if !due {
-            return Ok(());
-        }
         let expires_at = config
             .expiry
             .expires_at(saved.expiry, saved.created_at, now);
@@ -545,8 +583,9 @@ impl Session {
             return self.interrupted(state);
         }
         let mut record = saved;
-        record.expires_at = expires_at;
-        record.last_seen = now;
+        let touched = Arc::make_mut(&mut record);
+        touched.expires_at = expires_at;
+        touched.last_seen = now;
         let id = state.id.clone();
         if let Some(id) = id.as_ref().filter(|_| !state.forwarded) {
             state.cookie = self.set_cookie(id, &record);

@@ -1,25 +1,30 @@
-//! `MemoryStore`: the reference implementation of every store trait, on a bounded
-//! `moka` cache that evicts expired sessions by itself.
+//! `MemoryStore`: the reference implementation of every store trait, on sharded hash
+//! maps of shared records.
 
 use std::collections::{HashMap, HashSet};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use async_trait::async_trait;
-use moka::notification::RemovalCause;
-use moka::sync::Cache;
 use time::OffsetDateTime;
 
 use crate::store::{ExpiredDeletion, SessionListing, StoreError, UserIndex};
 use crate::{IdHash, Record, SessionStore};
 
-const SHARDS: usize = 64;
-const DEFAULT_CAPACITY: u64 = 1_000_000;
-
-/// Sessions in process memory: fast, bounded (least recently used sessions are evicted
-/// when full), gone on restart, not shared between processes.
+/// Sessions in process memory: fast, bounded, gone on restart, not shared between
+/// processes.
 ///
-/// Compare-and-swap is exact: each write holds a lock of one of 64 shards.
+/// Records live in 64 shards, each a hash map behind its own lock; compare-and-swap is
+/// exact because every operation holds its shard's lock. Records are kept decoded and
+/// shared: a load hands out the stored record without copying it.
+///
+/// Expired sessions are never returned; they are dropped when met, by a sweep of a
+/// shard at most once a minute when it is written to, and by
+/// [`ExpiredDeletion::delete_expired`] (the cleanup task). When the store is full
+/// (`with_capacity`, default one million), a new session first makes room by dropping
+/// the shard's expired sessions, then by evicting the least recently saved of a small
+/// sample of the shard's sessions (approximate LRU, as Redis does).
 ///
 /// # Examples
 ///
@@ -47,17 +52,54 @@ pub struct MemoryStore {
     inner: Arc<Inner>,
 }
 
+const SHARDS: usize = 64;
+const DEFAULT_CAPACITY: u64 = 1_000_000;
+/// How often a shard that is written to drops its expired sessions.
+const SWEEP_EVERY: time::Duration = time::Duration::minutes(1);
+/// Sessions looked at to choose one to evict from a full shard.
+const EVICTION_SAMPLE: usize = 8;
+
+/// Hashes an [`IdHash`] by its first eight bytes: it is already a SHA-256 output, and a
+/// client cannot choose it (it would need a preimage), so no further mixing is needed.
+#[derive(Default)]
+struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8).take(1) {
+            let mut word = [0; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.0 ^= u64::from_le_bytes(word);
+        }
+    }
+
+    fn write_usize(&mut self, _length_prefix: usize) {}
+}
+
+type Map = HashMap<IdHash, Arc<Record>, BuildHasherDefault<IdHasher>>;
+
+struct Shard {
+    map: Map,
+    next_sweep: OffsetDateTime,
+}
+
 struct Inner {
-    cache: Cache<IdHash, Arc<Record>>,
-    shards: Vec<Mutex<()>>,
-    users: Arc<Mutex<HashMap<String, HashSet<IdHash>>>>,
-    expired: Arc<AtomicU64>,
+    shards: Box<[Mutex<Shard>]>,
+    per_shard: usize,
+    users: Mutex<HashMap<String, HashSet<IdHash>>>,
+    /// Expired sessions dropped outside `delete_expired`, reported by its next call.
+    expired: AtomicU64,
 }
 
 impl std::fmt::Debug for MemoryStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let entries: usize = self.inner.shards.iter().map(|s| lock(s).map.len()).sum();
         f.debug_struct("MemoryStore")
-            .field("entries", &self.inner.cache.entry_count())
+            .field("entries", &entries)
             .finish()
     }
 }
@@ -66,34 +108,6 @@ impl Default for MemoryStore {
     fn default() -> Self {
         Self::with_capacity(DEFAULT_CAPACITY)
     }
-}
-
-struct ExpireAtRecord;
-
-impl moka::Expiry<IdHash, Arc<Record>> for ExpireAtRecord {
-    fn expire_after_create(
-        &self,
-        _key: &IdHash,
-        value: &Arc<Record>,
-        _created_at: std::time::Instant,
-    ) -> Option<std::time::Duration> {
-        Some(remaining(value))
-    }
-
-    fn expire_after_update(
-        &self,
-        _key: &IdHash,
-        value: &Arc<Record>,
-        _updated_at: std::time::Instant,
-        _duration_until_expiry: Option<std::time::Duration>,
-    ) -> Option<std::time::Duration> {
-        Some(remaining(value))
-    }
-}
-
-fn remaining(record: &Record) -> std::time::Duration {
-    let left = record.expires_at - OffsetDateTime::now_utc();
-    left.try_into().unwrap_or(std::time::Duration::ZERO)
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -106,51 +120,64 @@ impl MemoryStore {
         Self::default()
     }
 
-    /// A store holding at most `max_sessions` sessions.
+    /// A store holding at most about `max_sessions` sessions (the limit applies per
+    /// shard: `max_sessions / 64`, at least one each).
     pub fn with_capacity(max_sessions: u64) -> Self {
-        let users: Arc<Mutex<HashMap<String, HashSet<IdHash>>>> = Arc::default();
-        let expired = Arc::new(AtomicU64::new(0));
-        let (listener_users, listener_expired) = (users.clone(), expired.clone());
-        let cache = Cache::builder()
-            .max_capacity(max_sessions)
-            .expire_after(ExpireAtRecord)
-            .eviction_listener(move |id: Arc<IdHash>, record: Arc<Record>, cause| {
-                if cause == RemovalCause::Replaced {
-                    return;
-                }
-                if cause == RemovalCause::Expired {
-                    listener_expired.fetch_add(1, Ordering::Relaxed);
-                }
-                if let Some(user) = &record.user {
-                    unindex(&listener_users, user, &id);
-                }
+        let per_shard = usize::try_from(max_sessions.div_ceil(SHARDS as u64))
+            .unwrap_or(usize::MAX)
+            .max(1);
+        let now = OffsetDateTime::now_utc();
+        let shards = (0..SHARDS)
+            .map(|_| {
+                Mutex::new(Shard {
+                    map: Map::default(),
+                    next_sweep: now + SWEEP_EVERY,
+                })
             })
-            .build();
-        let shards = (0..SHARDS).map(|_| Mutex::new(())).collect();
+            .collect();
         Self {
             inner: Arc::new(Inner {
-                cache,
                 shards,
-                users,
-                expired,
+                per_shard,
+                users: Mutex::default(),
+                expired: AtomicU64::new(0),
             }),
         }
     }
 
-    fn shard(&self, id: &IdHash) -> MutexGuard<'_, ()> {
-        let i = usize::from(id.as_bytes()[0]) % SHARDS;
+    fn shard(&self, id: &IdHash) -> MutexGuard<'_, Shard> {
+        let i = usize::from(id.as_bytes()[31]) % SHARDS;
         lock(&self.inner.shards[i])
     }
 
-    fn live(&self, id: &IdHash, now: OffsetDateTime) -> Option<Arc<Record>> {
-        self.inner.cache.get(id).filter(|r| !r.is_expired(now))
+    /// The live record under `id`, dropping it if it has expired.
+    fn live(&self, shard: &mut Shard, id: &IdHash, now: OffsetDateTime) -> Option<Arc<Record>> {
+        let record = shard.map.get(id)?;
+        if !record.is_expired(now) {
+            return Some(record.clone());
+        }
+        if let Some(gone) = shard.map.remove(id) {
+            self.dropped(&gone, true);
+        }
+        None
     }
 
-    fn put(&self, record: &Record, previous_user: Option<&str>) {
-        if previous_user != record.user.as_deref() {
-            if let Some(old) = previous_user {
-                unindex(&self.inner.users, old, &record.id);
-            }
+    /// Bookkeeping for a record that left the map.
+    fn dropped(&self, record: &Record, expired: bool) {
+        if expired {
+            self.inner.expired.fetch_add(1, Ordering::Relaxed);
+        }
+        if let Some(user) = &record.user {
+            self.unindex(user, &record.id);
+        }
+    }
+
+    fn index(&self, record: &Record, previous_user: Option<&str>) {
+        if previous_user == record.user.as_deref() {
+            return;
+        }
+        if let Some(old) = previous_user {
+            self.unindex(old, &record.id);
         }
         if let Some(user) = &record.user {
             lock(&self.inner.users)
@@ -158,16 +185,57 @@ impl MemoryStore {
                 .or_default()
                 .insert(record.id);
         }
-        self.inner.cache.insert(record.id, Arc::new(record.clone()));
     }
-}
 
-fn unindex(users: &Mutex<HashMap<String, HashSet<IdHash>>>, user: &str, id: &IdHash) {
-    let mut users = lock(users);
-    if let Some(set) = users.get_mut(user) {
-        set.remove(id);
-        if set.is_empty() {
-            users.remove(user);
+    fn unindex(&self, user: &str, id: &IdHash) {
+        let mut users = lock(&self.inner.users);
+        if let Some(set) = users.get_mut(user) {
+            set.remove(id);
+            if set.is_empty() {
+                users.remove(user);
+            }
+        }
+    }
+
+    /// Drops the shard's expired records; returns how many.
+    fn sweep(&self, shard: &mut Shard, now: OffsetDateTime) -> u64 {
+        shard.next_sweep = now + SWEEP_EVERY;
+        let expired: Vec<IdHash> = shard
+            .map
+            .iter()
+            .filter(|(_, r)| r.is_expired(now))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in &expired {
+            if let Some(gone) = shard.map.remove(id) {
+                self.dropped(&gone, false);
+            }
+        }
+        expired.len() as u64
+    }
+
+    /// Before a write: the periodic sweep, and room for one more record.
+    fn make_room(&self, shard: &mut Shard, now: OffsetDateTime) {
+        if now >= shard.next_sweep {
+            let swept = self.sweep(shard, now);
+            self.inner.expired.fetch_add(swept, Ordering::Relaxed);
+        }
+        if shard.map.len() < self.inner.per_shard {
+            return;
+        }
+        let swept = self.sweep(shard, now);
+        self.inner.expired.fetch_add(swept, Ordering::Relaxed);
+        while shard.map.len() >= self.inner.per_shard {
+            let victim = shard
+                .map
+                .values()
+                .take(EVICTION_SAMPLE)
+                .min_by_key(|r| r.last_seen)
+                .map(|r| r.id);
+            let Some(gone) = victim.and_then(|id| shard.map.remove(&id)) else {
+                break;
+            };
+            self.dropped(&gone, false);
         }
     }
 }
@@ -175,17 +243,27 @@ fn unindex(users: &Mutex<HashMap<String, HashSet<IdHash>>>, user: &str, id: &IdH
 #[async_trait]
 impl SessionStore for MemoryStore {
     async fn load(&self, id: &IdHash) -> Result<Option<Record>, StoreError> {
-        Ok(self
-            .live(id, OffsetDateTime::now_utc())
-            .map(|r| (*r).clone()))
+        Ok(self.load_shared(id).await?.map(Arc::unwrap_or_clone))
+    }
+
+    async fn load_shared(&self, id: &IdHash) -> Result<Option<Arc<Record>>, StoreError> {
+        let now = OffsetDateTime::now_utc();
+        Ok(self.live(&mut self.shard(id), id, now))
     }
 
     async fn create(&self, record: &Record) -> Result<(), StoreError> {
-        let _guard = self.shard(&record.id);
-        if self.live(&record.id, OffsetDateTime::now_utc()).is_some() {
+        self.create_shared(Arc::new(record.clone())).await
+    }
+
+    async fn create_shared(&self, record: Arc<Record>) -> Result<(), StoreError> {
+        let now = OffsetDateTime::now_utc();
+        let mut shard = self.shard(&record.id);
+        if self.live(&mut shard, &record.id, now).is_some() {
             return Err(StoreError::Exists);
         }
-        self.put(record, None);
+        self.make_room(&mut shard, now);
+        self.index(&record, None);
+        shard.map.insert(record.id, record);
         Ok(())
     }
 
@@ -194,10 +272,21 @@ impl SessionStore for MemoryStore {
         record: &Record,
         expected_version: u64,
     ) -> Result<bool, StoreError> {
-        let _guard = self.shard(&record.id);
-        match self.live(&record.id, OffsetDateTime::now_utc()) {
+        self.compare_and_swap_shared(Arc::new(record.clone()), expected_version)
+            .await
+    }
+
+    async fn compare_and_swap_shared(
+        &self,
+        record: Arc<Record>,
+        expected_version: u64,
+    ) -> Result<bool, StoreError> {
+        let now = OffsetDateTime::now_utc();
+        let mut shard = self.shard(&record.id);
+        match self.live(&mut shard, &record.id, now) {
             Some(current) if current.version == expected_version => {
-                self.put(record, current.user.as_deref());
+                self.index(&record, current.user.as_deref());
+                shard.map.insert(record.id, record);
                 Ok(true)
             }
             _ => Ok(false),
@@ -210,26 +299,25 @@ impl SessionStore for MemoryStore {
         expires_at: OffsetDateTime,
         now: OffsetDateTime,
     ) -> Result<bool, StoreError> {
-        let _guard = self.shard(id);
-        match self.live(id, now) {
-            Some(current) => {
-                let mut next = (*current).clone();
-                next.expires_at = expires_at;
-                next.last_seen = now;
-                self.inner.cache.insert(*id, Arc::new(next));
-                Ok(true)
-            }
-            None => Ok(false),
+        let mut shard = self.shard(id);
+        if self.live(&mut shard, id, now).is_none() {
+            return Ok(false);
         }
+        if let Some(current) = shard.map.get_mut(id) {
+            let record = Arc::make_mut(current);
+            record.expires_at = expires_at;
+            record.last_seen = now;
+        }
+        Ok(true)
     }
 
     async fn delete(&self, id: &IdHash) -> Result<bool, StoreError> {
-        let _guard = self.shard(id);
-        let removed = self.inner.cache.remove(id);
-        if let Some(user) = removed.as_ref().and_then(|r| r.user.clone()) {
-            unindex(&self.inner.users, &user, id);
-        }
-        Ok(removed.is_some_and(|r| !r.is_expired(OffsetDateTime::now_utc())))
+        let removed = self.shard(id).map.remove(id);
+        let Some(record) = removed else {
+            return Ok(false);
+        };
+        self.dropped(&record, false);
+        Ok(!record.is_expired(OffsetDateTime::now_utc()))
     }
 
     fn user_index(&self) -> Option<&dyn UserIndex> {
@@ -245,22 +333,30 @@ impl SessionStore for MemoryStore {
     }
 }
 
+impl MemoryStore {
+    /// Every live record, in no particular order.
+    fn live_records(&self, now: OffsetDateTime) -> impl Iterator<Item = Arc<Record>> + '_ {
+        self.inner.shards.iter().flat_map(move |shard| {
+            lock(shard)
+                .map
+                .values()
+                .filter(|r| !r.is_expired(now))
+                .cloned()
+                .collect::<Vec<_>>()
+        })
+    }
+}
+
 #[async_trait]
 impl SessionListing for MemoryStore {
     async fn list(&self, after: Option<&IdHash>, limit: usize) -> Result<Vec<Record>, StoreError> {
-        let now = OffsetDateTime::now_utc();
-        let mut page: Vec<Record> = self
-            .inner
-            .cache
-            .iter()
-            .filter(|(id, r)| {
-                !r.is_expired(now) && after.is_none_or(|a| id.as_bytes() > a.as_bytes())
-            })
-            .map(|(_, r)| (*r).clone())
+        let mut page: Vec<Arc<Record>> = self
+            .live_records(OffsetDateTime::now_utc())
+            .filter(|r| after.is_none_or(|a| r.id.as_bytes() > a.as_bytes()))
             .collect();
         page.sort_by(|a, b| a.id.as_bytes().cmp(b.id.as_bytes()));
         page.truncate(limit);
-        Ok(page)
+        Ok(page.into_iter().map(Arc::unwrap_or_clone).collect())
     }
 }
 
@@ -274,9 +370,9 @@ impl UserIndex for MemoryStore {
         let now = OffsetDateTime::now_utc();
         let mut out: Vec<Record> = ids
             .iter()
-            .filter_map(|id| self.live(id, now))
+            .filter_map(|id| self.live(&mut self.shard(id), id, now))
             .filter(|r| r.user.as_deref() == Some(user))
-            .map(|r| (*r).clone())
+            .map(Arc::unwrap_or_clone)
             .collect();
         out.sort_by_key(|r| r.created_at);
         Ok(out)
@@ -297,43 +393,119 @@ impl UserIndex for MemoryStore {
     }
 
     async fn count(&self) -> Result<u64, StoreError> {
-        let now = OffsetDateTime::now_utc();
-        Ok(self
-            .inner
-            .cache
-            .iter()
-            .filter(|(_, r)| !r.is_expired(now))
-            .count() as u64)
+        Ok(self.live_records(OffsetDateTime::now_utc()).count() as u64)
     }
 }
 
 #[async_trait]
 impl ExpiredDeletion for MemoryStore {
-    /// Runs the cache's maintenance, which drops expired sessions, and returns how many
-    /// sessions expired since the last call (at most `max` per call, the rest on the
-    /// next calls; the cache evicts expired entries on its own, so nothing is left
-    /// behind).
+    /// Drops every expired session and returns how many sessions expired since the
+    /// last call, including those dropped in passing (at most `max` per call; the
+    /// rest is reported by the next calls, so repeated calls add up to every expired
+    /// session).
     async fn delete_expired(&self, max: u64) -> Result<u64, StoreError> {
         let now = OffsetDateTime::now_utc();
-        let expired: Vec<IdHash> = self
+        let swept: u64 = self
             .inner
-            .cache
+            .shards
             .iter()
-            .filter(|(_, r)| r.is_expired(now))
-            .map(|(id, _)| *id)
-            .take(usize::try_from(max).unwrap_or(usize::MAX))
-            .collect();
-        for id in &expired {
-            self.inner.cache.invalidate(id);
-        }
-        self.inner.cache.run_pending_tasks();
-        let counted = self.inner.expired.swap(0, Ordering::Relaxed) + expired.len() as u64;
+            .map(|shard| self.sweep(&mut lock(shard), now))
+            .sum();
+        let counted = self.inner.expired.swap(0, Ordering::Relaxed) + swept;
         let reported = counted.min(max);
-        // What this call cannot report is left for the next one, so repeated calls add
-        // up to every expired session.
         self.inner
             .expired
             .fetch_add(counted - reported, Ordering::Relaxed);
         Ok(reported)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Data, SessionId};
+
+    fn record_in_shard(shard: u8, expires_in: time::Duration) -> Record {
+        let mut bytes = SessionId::generate()
+            .map(|id| *id.hash().as_bytes())
+            .unwrap_or([7; 32]);
+        bytes[31] = shard;
+        let now = OffsetDateTime::now_utc();
+        let mut record = Record::new(
+            IdHash::from_bytes(bytes),
+            Data::new(),
+            now,
+            now + expires_in,
+        );
+        record.data.insert("k".into(), serde_json::json!("v"));
+        record
+    }
+
+    #[tokio::test]
+    async fn load_shared_hands_out_the_stored_record_without_copying() -> Result<(), StoreError> {
+        let store = MemoryStore::new();
+        let record = record_in_shard(3, time::Duration::hours(1));
+        store.create(&record).await?;
+        let a = store.load_shared(&record.id).await?;
+        let b = store.load_shared(&record.id).await?;
+        assert!(matches!((a, b), (Some(a), Some(b)) if Arc::ptr_eq(&a, &b)));
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn full_store_evicts_the_least_recently_saved_instead_of_refusing(
+    ) -> Result<(), StoreError> {
+        // 64 sessions: one per shard.
+        let store = MemoryStore::with_capacity(64);
+        let mut first = record_in_shard(5, time::Duration::hours(1));
+        first.user = Some("alice".into());
+        store.create(&first).await?;
+        let second = record_in_shard(5, time::Duration::hours(1));
+        store.create(&second).await?;
+        assert!(store.load(&first.id).await?.is_none(), "evicted");
+        assert!(store.load(&second.id).await?.is_some());
+        assert!(
+            store.sessions_of("alice").await?.is_empty(),
+            "an evicted session leaves the user index"
+        );
+        let other_shard = record_in_shard(6, time::Duration::hours(1));
+        store.create(&other_shard).await?;
+        assert_eq!(store.count().await?, 2);
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn expired_sessions_dropped_in_passing_are_reported_by_delete_expired(
+    ) -> Result<(), StoreError> {
+        let store = MemoryStore::new();
+        let met = record_in_shard(1, time::Duration::milliseconds(30));
+        let swept = record_in_shard(2, time::Duration::milliseconds(30));
+        let live = record_in_shard(3, time::Duration::hours(1));
+        for r in [&met, &swept, &live] {
+            store.create(r).await?;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(60)).await;
+        assert!(
+            store.load(&met.id).await?.is_none(),
+            "never returned once expired"
+        );
+        assert_eq!(store.delete_expired(1).await?, 1, "at most max per call");
+        assert_eq!(
+            store.delete_expired(100).await?,
+            1,
+            "the rest on the next call"
+        );
+        assert_eq!(store.delete_expired(100).await?, 0);
+        assert_eq!(store.count().await?, 1);
+        assert!(store.load(&live.id).await?.is_some());
+        Ok(())
+    }
+
+    #[test]
+    fn id_hasher_uses_the_hash_bytes_themselves() {
+        use std::hash::BuildHasher;
+        let id = IdHash::from_bytes([0x11; 32]);
+        let build = BuildHasherDefault::<IdHasher>::default();
+        assert_eq!(build.hash_one(id), 0x1111_1111_1111_1111);
     }
 }

@@ -573,7 +573,7 @@ impl Session {
     /// The record as it stands in this handle (the working view), for inspection and
     /// for stores that hold it client-side.
     pub async fn snapshot(&self) -> Option<Record> {
-        self.inner.state.lock().await.saved.clone()
+        self.inner.state.lock().await.saved.as_deref().cloned()
     }
 }
 

@@ -107,6 +107,42 @@ pub trait SessionStore: Send + Sync + fmt::Debug + 'static {
     /// When the backend fails.
     async fn delete(&self, id: &IdHash) -> Result<bool, StoreError>;
 
+    /// [`SessionStore::load`] for stores that keep decoded records in memory: the
+    /// record may be shared with the store instead of copied out of it. The engine
+    /// loads through this; the default wraps `load`.
+    ///
+    /// # Errors
+    ///
+    /// As for `load`.
+    async fn load_shared(&self, id: &IdHash) -> Result<Option<Arc<Record>>, StoreError> {
+        Ok(self.load(id).await?.map(Arc::new))
+    }
+
+    /// [`SessionStore::create`] handing the record over, so an in-memory store can
+    /// keep it without a copy. The engine creates through this; the default borrows it
+    /// for `create`.
+    ///
+    /// # Errors
+    ///
+    /// As for `create`.
+    async fn create_shared(&self, record: Arc<Record>) -> Result<(), StoreError> {
+        self.create(&record).await
+    }
+
+    /// [`SessionStore::compare_and_swap`] handing the record over (see
+    /// [`SessionStore::create_shared`]).
+    ///
+    /// # Errors
+    ///
+    /// As for `compare_and_swap`.
+    async fn compare_and_swap_shared(
+        &self,
+        record: Arc<Record>,
+        expected_version: u64,
+    ) -> Result<bool, StoreError> {
+        self.compare_and_swap(&record, expected_version).await
+    }
+
     /// The user index, when this store has one.
     fn user_index(&self) -> Option<&dyn UserIndex> {
         None
@@ -258,6 +294,21 @@ impl<S: SessionStore + ?Sized> SessionStore for Arc<S> {
     }
     async fn delete(&self, id: &IdHash) -> Result<bool, StoreError> {
         (**self).delete(id).await
+    }
+    async fn load_shared(&self, id: &IdHash) -> Result<Option<Arc<Record>>, StoreError> {
+        (**self).load_shared(id).await
+    }
+    async fn create_shared(&self, record: Arc<Record>) -> Result<(), StoreError> {
+        (**self).create_shared(record).await
+    }
+    async fn compare_and_swap_shared(
+        &self,
+        record: Arc<Record>,
+        expected_version: u64,
+    ) -> Result<bool, StoreError> {
+        (**self)
+            .compare_and_swap_shared(record, expected_version)
+            .await
     }
     fn user_index(&self) -> Option<&dyn UserIndex> {
         (**self).user_index()

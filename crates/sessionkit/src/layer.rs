@@ -553,6 +553,11 @@ impl Shared {
 
 /// Adds `Cookie` to `Vary` once, merged with any values already there.
 fn add_vary_cookie<B>(res: &mut Response<B>) {
+    if !res.headers().contains_key(VARY) {
+        res.headers_mut()
+            .insert(VARY, HeaderValue::from_static("Cookie"));
+        return;
+    }
     let existing: Vec<String> = res
         .headers()
         .get_all(VARY)
