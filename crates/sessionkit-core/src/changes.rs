@@ -63,18 +63,33 @@ impl Changes {
             apply_op(op, record);
         }
     }
+
+    /// Applies only the operations on metadata (expiry, user, client), for a record
+    /// whose data already has this request's data operations applied.
+    pub fn apply_metadata(&self, record: &mut Record) {
+        for op in &self.ops {
+            apply_to_metadata(op, record);
+        }
+    }
 }
 
 /// Applies one operation to a record.
 pub(crate) fn apply_op(op: &Op, record: &mut Record) {
+    if !apply_to_metadata(op, record) {
+        apply_to_data(op, &mut record.data);
+    }
+}
+
+/// Applies an operation on the record's metadata (expiry, user, client); `false` for
+/// an operation on its data, which is left alone.
+pub(crate) fn apply_to_metadata(op: &Op, record: &mut Record) -> bool {
     match op {
         Op::SetExpiry(e) => record.expiry = *e,
         Op::SetUser(u) => record.user.clone_from(u),
         Op::SetClient(c) => record.client = c.clone(),
-        data_op => {
-            apply_to_data(data_op, &mut record.data);
-        }
+        _ => return false,
     }
+    true
 }
 
 /// Applies the data part of an operation to a map; returns the new value at the key for

@@ -517,12 +517,24 @@ impl Session {
         let attempts = self.inner.config.max_save_attempts.max(1);
         let id_hash = saved.id;
         let mut base = saved;
-        for _ in 0..attempts {
-            // The base is consumed (copied only if the store or the handle still shares
-            // it): a lost compare-and-swap reloads a fresh one anyway.
+        for attempt in 0..attempts {
             let expected = base.version;
-            let mut next = Arc::unwrap_or_clone(base);
-            state.changes.apply(&mut next);
+            let mut next = match state.view.data.take_if(|_| attempt == 0) {
+                // The record this handle loaded: the handler's view already holds its
+                // data with this request's operations applied; only metadata is left.
+                Some(data) => {
+                    let mut next = base.with_data(data);
+                    state.changes.apply_metadata(&mut next);
+                    next
+                }
+                // A fresher record after a lost race: replay every operation on it (the
+                // base is consumed, copied only if the store still shares it).
+                None => {
+                    let mut next = Arc::unwrap_or_clone(base);
+                    state.changes.apply(&mut next);
+                    next
+                }
+            };
             if next.is_empty() {
                 self.timed("delete", self.inner.store.delete(&id_hash))
                     .await?;
@@ -535,15 +547,20 @@ impl Session {
             next.last_seen = now;
             next.expires_at = policy.expires_at(next.expiry, next.created_at, now);
             let next = Arc::new(next);
-            if self
+            let swapped = self
                 .timed(
                     "cas",
                     self.inner
                         .store
                         .compare_and_swap_shared(next.clone(), expected),
                 )
-                .await?
-            {
+                .await;
+            if !matches!(swapped, Ok(true)) && state.view.data.is_none() {
+                // Not stored: the view keeps this request's data (the handle stays
+                // usable after a store failure).
+                state.view.data = Some(Arc::unwrap_or_clone(next.clone()).data);
+            }
+            if swapped? {
                 let id = state.id.clone();
                 if let Some(id) = id.as_ref().filter(|_| !state.forwarded) {
                     state.cookie = self.set_cookie(id, &next);

@@ -79,6 +79,23 @@ impl Record {
         }
     }
 
+    /// A copy of everything but the data, with `data` instead: no copy of a map that is
+    /// about to be replaced.
+    pub fn with_data(&self, data: Data) -> Self {
+        Self {
+            id: self.id,
+            data,
+            created_at: self.created_at,
+            last_seen: self.last_seen,
+            expires_at: self.expires_at,
+            expiry: self.expiry,
+            version: self.version,
+            user: self.user.clone(),
+            client: self.client.clone(),
+            moved_to: self.moved_to,
+        }
+    }
+
     /// Whether there is nothing worth storing: no data and no bound user. An empty
     /// session is never stored, and a session that becomes empty is deleted.
     pub fn is_empty(&self) -> bool {
