@@ -1,6 +1,7 @@
 //! `MemoryStore`: the reference implementation of every store trait, on sharded hash
 //! maps of shared records.
 
+use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -258,12 +259,23 @@ impl SessionStore for MemoryStore {
     async fn create_shared(&self, record: Arc<Record>) -> Result<(), StoreError> {
         let now = OffsetDateTime::now_utc();
         let mut shard = self.shard(&record.id);
-        if self.live(&mut shard, &record.id, now).is_some() {
-            return Err(StoreError::Exists);
-        }
+        // Room first, so that the check and the insert are one probe of the map (a
+        // colliding id, which never happens in practice, may cost an eviction).
         self.make_room(&mut shard, now);
-        self.index(&record, None);
-        shard.map.insert(record.id, record);
+        match shard.map.entry(record.id) {
+            Entry::Occupied(mut taken) => {
+                if !taken.get().is_expired(now) {
+                    return Err(StoreError::Exists);
+                }
+                self.index(&record, None);
+                let gone = taken.insert(record);
+                self.dropped(&gone, true);
+            }
+            Entry::Vacant(free) => {
+                self.index(&record, None);
+                free.insert(record);
+            }
+        }
         Ok(())
     }
 

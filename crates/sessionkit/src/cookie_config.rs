@@ -131,16 +131,14 @@ impl CookieConfig {
         b
     }
 
-    /// `Set-Cookie` value carrying `value` for `lifetime`.
-    pub(crate) fn set_cookie(&self, value: String, lifetime: CookieLifetime) -> String {
+    /// `Set-Cookie` value carrying `value` for `lifetime`, formatted entirely by the
+    /// `cookie` crate ([`SetCookieWriter`] is the fast path; tests hold them equal).
+    #[cfg(test)]
+    fn set_cookie_by_crate(&self, value: String, lifetime: CookieLifetime) -> String {
         let b = self.build(value);
         let b = match lifetime {
             CookieLifetime::BrowserSession => b,
-            CookieLifetime::Until(at) => {
-                let age = (at - OffsetDateTime::now_utc()).max(time::Duration::ZERO);
-                let rounded = (age + time::Duration::milliseconds(500)).whole_seconds();
-                b.max_age(time::Duration::seconds(rounded)).expires(at)
-            }
+            CookieLifetime::Until(at) => b.max_age(max_age(at)).expires(at),
         };
         b.build().to_string()
     }
@@ -155,6 +153,75 @@ impl CookieConfig {
     }
 }
 
+/// `Max-Age` for a cookie expiring at `at`: whole seconds from now, rounded, never
+/// negative.
+fn max_age(at: OffsetDateTime) -> time::Duration {
+    let age = (at - OffsetDateTime::now_utc()).max(time::Duration::ZERO);
+    time::Duration::seconds((age + time::Duration::milliseconds(500)).whole_seconds())
+}
+
+/// Writes `Set-Cookie` values for one configuration. The `cookie` crate formats the
+/// attributes once, and an `Expires` date at most once per second (a save every
+/// request would otherwise format both every time); what is written is exactly what
+/// the crate would write.
+#[derive(Debug)]
+pub(crate) struct SetCookieWriter {
+    name: String,
+    /// `; HttpOnly; SameSite=…; Secure; Path=…; Domain=…` as the crate orders them,
+    /// before which it writes nothing else and after which `Max-Age` and `Expires`.
+    attributes: String,
+    /// The last `Expires` date written, by its Unix second.
+    expires: std::sync::Mutex<(i64, String)>,
+}
+
+impl SetCookieWriter {
+    pub(crate) fn new(config: &CookieConfig) -> Self {
+        let bare = config.build(String::new()).build().to_string();
+        let attributes = bare
+            .get(config.name.len() + 1..)
+            .unwrap_or_default()
+            .to_owned();
+        Self {
+            name: config.name.clone(),
+            attributes,
+            expires: std::sync::Mutex::new((i64::MIN, String::new())),
+        }
+    }
+
+    /// `Set-Cookie` value carrying `value` for `lifetime`.
+    pub(crate) fn set_cookie(&self, value: &str, lifetime: CookieLifetime) -> String {
+        use std::fmt::Write as _;
+        let mut out =
+            String::with_capacity(self.name.len() + value.len() + self.attributes.len() + 64);
+        out.push_str(&self.name);
+        out.push('=');
+        out.push_str(value);
+        out.push_str(&self.attributes);
+        if let CookieLifetime::Until(at) = lifetime {
+            let _ = write!(out, "; Max-Age={}", max_age(at).whole_seconds());
+            out.push_str("; Expires=");
+            self.write_date(&mut out, at);
+        }
+        out
+    }
+
+    fn write_date(&self, out: &mut String, at: OffsetDateTime) {
+        let second = at.unix_timestamp();
+        let mut last = self
+            .expires
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if last.0 != second {
+            let formatted = Cookie::build(("n", "")).expires(at).build().to_string();
+            let date = formatted
+                .split_once("; Expires=")
+                .map_or_else(String::new, |(_, date)| date.to_owned());
+            *last = (second, date);
+        }
+        out.push_str(&last.1);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -164,7 +231,7 @@ mod tests {
     fn defaults_are_safe_and_valid() {
         let c = CookieConfig::default();
         assert_eq!(c.validate(), Ok(()));
-        let set = c.set_cookie("v".into(), CookieLifetime::BrowserSession);
+        let set = SetCookieWriter::new(&c).set_cookie("v", CookieLifetime::BrowserSession);
         for attr in ["id=v", "HttpOnly", "Secure", "SameSite=Lax", "Path=/"] {
             assert!(set.contains(attr), "{set}");
         }
@@ -279,8 +346,47 @@ mod tests {
     #[test]
     fn persistent_cookie_max_age_and_expires_agree() {
         let at = OffsetDateTime::now_utc() + time::Duration::hours(1);
-        let s = CookieConfig::default().set_cookie("v".into(), CookieLifetime::Until(at));
+        let s = SetCookieWriter::new(&CookieConfig::default())
+            .set_cookie("v", CookieLifetime::Until(at));
         assert!(s.contains("Max-Age=3600"), "{s}");
         assert!(s.contains("Expires="), "{s}");
+    }
+
+    #[test]
+    fn set_cookie_writer_writes_exactly_what_the_cookie_crate_writes() {
+        let configs = [
+            CookieConfig::default(),
+            CookieConfig {
+                name: "__Host-s".into(),
+                same_site: Some(SameSite::Strict),
+                partitioned: true,
+                ..Default::default()
+            },
+            CookieConfig {
+                name: "sid".into(),
+                path: "/app".into(),
+                domain: Some("example.com".into()),
+                secure: false,
+                http_only: false,
+                same_site: None,
+                partitioned: false,
+            },
+        ];
+        let now = OffsetDateTime::now_utc();
+        for c in configs {
+            let writer = SetCookieWriter::new(&c);
+            for lifetime in [
+                CookieLifetime::BrowserSession,
+                CookieLifetime::Until(now + time::Duration::days(14)),
+                CookieLifetime::Until(now + time::Duration::days(14)),
+                CookieLifetime::Until(now + time::Duration::seconds(90)),
+                CookieLifetime::Until(now - time::Duration::hours(1)),
+            ] {
+                assert_eq!(
+                    writer.set_cookie("abc.DEF-123", lifetime),
+                    c.set_cookie_by_crate("abc.DEF-123".into(), lifetime),
+                );
+            }
+        }
     }
 }

@@ -12,6 +12,7 @@ use sessionkit_core::{ClientInfo, CookieAction, Session, SessionConfig, SessionI
 use tower_layer::Layer;
 use tower_service::Service;
 
+use crate::cookie_config::SetCookieWriter;
 use crate::cookie_store::{CookieSlot, CookieStore, BROWSER_COOKIE_LIMIT};
 use crate::seal::{Protection, Sealer};
 use crate::{ConfigError, CookieConfig, KeyRing};
@@ -68,6 +69,7 @@ struct Shared {
     client_ip_header: Option<http::HeaderName>,
     backend: Backend,
     cookie: CookieConfig,
+    set_cookie: SetCookieWriter,
     engine: Arc<SessionConfig>,
     id_sealer: Option<Sealer>,
     on_error: ErrorHandler,
@@ -267,6 +269,7 @@ impl SessionLayerBuilder {
             shared: Arc::new(Shared {
                 client_ip_header: self.client_ip_header,
                 backend: self.backend,
+                set_cookie: SetCookieWriter::new(&self.cookie),
                 cookie: self.cookie,
                 engine: Arc::new(self.engine),
                 id_sealer,
@@ -325,6 +328,7 @@ impl SessionLayer {
             shared: Arc::new(Shared {
                 client_ip_header: None,
                 backend: b.backend,
+                set_cookie: SetCookieWriter::new(&b.cookie),
                 cookie: b.cookie,
                 engine: Arc::new(b.engine),
                 id_sealer,
@@ -544,8 +548,8 @@ impl Shared {
             CookieAction::Keep => return Ok(None),
             CookieAction::Remove => self.cookie.removal_cookie(),
             CookieAction::Set { id, lifetime } => self
-                .cookie
-                .set_cookie(self.cookie_value(&id, slot).await?, lifetime),
+                .set_cookie
+                .set_cookie(&self.cookie_value(&id, slot).await?, lifetime),
         };
         Ok(HeaderValue::from_str(&text).ok())
     }
