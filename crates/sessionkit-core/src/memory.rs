@@ -215,17 +215,14 @@ impl MemoryStore {
         expired.len() as u64
     }
 
-    /// Before a write: the periodic sweep, and room for one more record.
+    /// Before a write: the periodic sweep, and room for one more record (the least
+    /// recently saved of a sample goes).
     fn make_room(&self, shard: &mut Shard, now: OffsetDateTime) {
         if now >= shard.next_sweep {
             let swept = self.sweep(shard, now);
             self.inner.expired.fetch_add(swept, Ordering::Relaxed);
         }
-        if shard.map.len() < self.inner.per_shard {
-            return;
-        }
-        let swept = self.sweep(shard, now);
-        self.inner.expired.fetch_add(swept, Ordering::Relaxed);
+        // Full: evict from a sample (a sweep per insert would scan the whole shard).
         while shard.map.len() >= self.inner.per_shard {
             let victim = shard
                 .map
@@ -236,7 +233,7 @@ impl MemoryStore {
             let Some(gone) = victim.and_then(|id| shard.map.remove(&id)) else {
                 break;
             };
-            self.dropped(&gone, false);
+            self.dropped(&gone, gone.is_expired(now));
         }
     }
 }
