@@ -104,23 +104,13 @@ impl IdHash {
 
     /// Lower-case hex, 64 characters: the form text-keyed stores use.
     pub fn to_hex(&self) -> String {
-        use fmt::Write as _;
-        self.0.iter().fold(String::with_capacity(64), |mut s, b| {
-            let _ = write!(s, "{b:02x}");
-            s
-        })
+        hex::encode(self.0)
     }
 
-    /// Parses the 64-character hex form.
+    /// Parses the 64-character hex form (either case).
     pub fn from_hex(text: &str) -> Option<Self> {
-        if text.len() != 64 || !text.is_ascii() {
-            return None;
-        }
         let mut bytes = [0u8; 32];
-        for (i, chunk) in text.as_bytes().chunks(2).enumerate() {
-            let pair = std::str::from_utf8(chunk).ok()?;
-            bytes[i] = u8::from_str_radix(pair, 16).ok()?;
-        }
+        hex::decode_to_slice(text, &mut bytes).ok()?;
         Some(Self(bytes))
     }
 }
