@@ -139,16 +139,42 @@ impl fmt::Debug for IdHash {
     }
 }
 
+/// Hex text in human-readable formats (JSON), the 32 raw bytes in binary ones.
 impl serde::Serialize for IdHash {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.to_hex())
+        if s.is_human_readable() {
+            s.serialize_str(&self.to_hex())
+        } else {
+            s.serialize_bytes(&self.0)
+        }
     }
 }
 
 impl<'de> serde::Deserialize<'de> for IdHash {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
-        Self::from_hex(&text).ok_or_else(|| serde::de::Error::custom("invalid id hash"))
+        struct Visit;
+        impl serde::de::Visitor<'_> for Visit {
+            type Value = IdHash;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an id hash: 64 hex characters or 32 bytes")
+            }
+
+            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<IdHash, E> {
+                IdHash::from_hex(text).ok_or_else(|| E::custom("invalid id hash"))
+            }
+
+            fn visit_bytes<E: serde::de::Error>(self, bytes: &[u8]) -> Result<IdHash, E> {
+                <[u8; 32]>::try_from(bytes)
+                    .map(IdHash)
+                    .map_err(|_| E::custom("invalid id hash"))
+            }
+        }
+        if d.is_human_readable() {
+            d.deserialize_str(Visit)
+        } else {
+            d.deserialize_bytes(Visit)
+        }
     }
 }
 
