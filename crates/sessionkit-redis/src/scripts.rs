@@ -13,8 +13,10 @@ use redis::Script;
 /// Returns 1 when stored, 0 when a live record holds the key.
 const CREATE: &str = r"
 local e = redis.call('HGET', KEYS[1], 'e')
-if e and (tonumber(e) or 0) > tonumber(ARGV[1]) then return 0 end
-redis.call('DEL', KEYS[1])
+if e then
+  if (tonumber(e) or 0) > tonumber(ARGV[1]) then return 0 end
+  redis.call('DEL', KEYS[1])
+end
 redis.call('HSET', KEYS[1], 'r', ARGV[2], 'v', ARGV[3], 'e', ARGV[4], 's', ARGV[5])
 if ARGV[6] == '1' then redis.call('HSET', KEYS[1], 'u', ARGV[7]) end
 redis.call('PEXPIREAT', KEYS[1], ARGV[4])
@@ -33,8 +35,8 @@ if (tonumber(cur[2]) or 0) <= tonumber(ARGV[1]) then return 0 end
 if ARGV[3] == '1' and ARGV[8] == '1' and cur[3] ~= ARGV[9] then return 2 end
 redis.call('HSET', KEYS[1], 'r', ARGV[4], 'v', ARGV[5], 'e', ARGV[6], 's', ARGV[7])
 if ARGV[8] == '1' then
-  redis.call('HSET', KEYS[1], 'u', ARGV[9])
-else
+  if cur[3] ~= ARGV[9] then redis.call('HSET', KEYS[1], 'u', ARGV[9]) end
+elseif cur[3] then
   redis.call('HDEL', KEYS[1], 'u')
 end
 redis.call('PEXPIREAT', KEYS[1], ARGV[6])
