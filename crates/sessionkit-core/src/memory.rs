@@ -4,7 +4,7 @@
 use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use async_trait::async_trait;
@@ -90,7 +90,9 @@ struct Shard {
 
 struct Inner {
     shards: Box<[Mutex<Shard>]>,
-    per_shard: usize,
+    capacity: usize,
+    /// Records in all shards.
+    len: AtomicUsize,
     users: Mutex<HashMap<String, HashSet<IdHash>>>,
     /// Expired sessions dropped outside `delete_expired`, reported by its next call.
     expired: AtomicU64,
@@ -121,12 +123,10 @@ impl MemoryStore {
         Self::default()
     }
 
-    /// A store holding at most about `max_sessions` sessions (the limit applies per
-    /// shard: `max_sessions / 64`, at least one each).
+    /// A store holding at most about `max_sessions` sessions: when it is full, a new
+    /// session evicts the least recently saved of a sample of its shard.
     pub fn with_capacity(max_sessions: u64) -> Self {
-        let per_shard = usize::try_from(max_sessions.div_ceil(SHARDS as u64))
-            .unwrap_or(usize::MAX)
-            .max(1);
+        let capacity = usize::try_from(max_sessions).unwrap_or(usize::MAX).max(1);
         let now = OffsetDateTime::now_utc();
         let shards = (0..SHARDS)
             .map(|_| {
@@ -139,7 +139,8 @@ impl MemoryStore {
         Self {
             inner: Arc::new(Inner {
                 shards,
-                per_shard,
+                capacity,
+                len: AtomicUsize::new(0),
                 users: Mutex::default(),
                 expired: AtomicU64::new(0),
             }),
@@ -165,6 +166,7 @@ impl MemoryStore {
 
     /// Bookkeeping for a record that left the map.
     fn dropped(&self, record: &Record, expired: bool) {
+        self.inner.len.fetch_sub(1, Ordering::Relaxed);
         if expired {
             self.inner.expired.fetch_add(1, Ordering::Relaxed);
         }
@@ -222,8 +224,11 @@ impl MemoryStore {
             let swept = self.sweep(shard, now);
             self.inner.expired.fetch_add(swept, Ordering::Relaxed);
         }
-        // Full: evict from a sample (a sweep per insert would scan the whole shard).
-        while shard.map.len() >= self.inner.per_shard {
+        // Full: evict from a sample of this shard (a sweep per insert would scan the
+        // whole shard). A new record in an empty shard of a full store is let in: the
+        // store may hold a few more than its capacity, never many.
+        while self.inner.len.load(Ordering::Relaxed) >= self.inner.capacity && !shard.map.is_empty()
+        {
             let victim = shard
                 .map
                 .values()
@@ -271,6 +276,7 @@ impl SessionStore for MemoryStore {
             Entry::Vacant(free) => {
                 self.index(&record, None);
                 free.insert(record);
+                self.inner.len.fetch_add(1, Ordering::Relaxed);
             }
         }
         Ok(())
@@ -464,22 +470,27 @@ mod tests {
     #[tokio::test]
     async fn full_store_evicts_the_least_recently_saved_instead_of_refusing(
     ) -> Result<(), StoreError> {
-        // 64 sessions: one per shard.
-        let store = MemoryStore::with_capacity(64);
+        let store = MemoryStore::with_capacity(2);
         let mut first = record_in_shard(5, time::Duration::hours(1));
         first.user = Some("alice".into());
         store.create(&first).await?;
+        let other_shard = record_in_shard(6, time::Duration::hours(1));
+        store.create(&other_shard).await?;
         let second = record_in_shard(5, time::Duration::hours(1));
         store.create(&second).await?;
         assert!(store.load(&first.id).await?.is_none(), "evicted");
         assert!(store.load(&second.id).await?.is_some());
+        assert!(store.load(&other_shard.id).await?.is_some());
         assert!(
             store.sessions_of("alice").await?.is_empty(),
             "an evicted session leaves the user index"
         );
-        let other_shard = record_in_shard(6, time::Duration::hours(1));
-        store.create(&other_shard).await?;
         assert_eq!(store.count().await?, 2);
+        store.delete(&second.id).await?;
+        store
+            .create(&record_in_shard(9, time::Duration::hours(1)))
+            .await?;
+        assert_eq!(store.count().await?, 2, "a deleted session frees its place");
         Ok(())
     }
 
