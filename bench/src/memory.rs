@@ -126,7 +126,8 @@ pub fn child_main(subject: MemorySubject, sessions: u64) -> Result<(), BoxError>
         .sum::<f64>()
         / samples as f64;
     let (growth, kept) = match subject {
-        MemorySubject::Sessionkit => runtime.block_on(sessionkit_figure(sessions))?,
+        MemorySubject::Sessionkit => runtime.block_on(sessionkit_figure(sessions, false))?,
+        MemorySubject::SessionkitCompact => runtime.block_on(sessionkit_figure(sessions, true))?,
         MemorySubject::TowerSessions => runtime.block_on(tower_sessions_figure(sessions))?,
         MemorySubject::JsonValues => reference(sessions, payload::entries)?,
         MemorySubject::JsonBytes => reference(sessions, |n| {
@@ -147,10 +148,14 @@ fn reference<T>(count: u64, make: impl Fn(u64) -> T) -> Result<(u64, f64), BoxEr
     Ok((after.saturating_sub(before), 1.0))
 }
 
-async fn sessionkit_figure(sessions: u64) -> Result<(u64, f64), BoxError> {
+async fn sessionkit_figure(sessions: u64, compact: bool) -> Result<(u64, f64), BoxError> {
     use sessionkit::{MemoryStore, Session, SessionConfig, SessionStore};
 
-    let store: Arc<dyn SessionStore> = Arc::new(MemoryStore::new());
+    let store: Arc<dyn SessionStore> = if compact {
+        Arc::new(MemoryStore::new().compact())
+    } else {
+        Arc::new(MemoryStore::new())
+    };
     let config = Arc::new(SessionConfig::default());
     let before = rss_bytes()?;
     let mut sampled = Vec::new();

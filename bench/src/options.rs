@@ -43,7 +43,7 @@ pub struct Options {
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "memory,sqlite,postgres,redis"
+        default_value = "memory,memory-compact,sqlite,postgres,redis"
     )]
     pub stores: Vec<StoreKind>,
 
@@ -143,6 +143,8 @@ impl Options {
 pub enum StoreKind {
     /// In-process memory.
     Memory,
+    /// In-process memory, sessionkit's store packed (`MemoryStore::compact()`).
+    MemoryCompact,
     /// An SQLite file in a temporary directory.
     Sqlite,
     /// PostgreSQL at `SESSIONKIT_TEST_POSTGRES_URL`.
@@ -155,6 +157,7 @@ impl fmt::Display for StoreKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             Self::Memory => "memory",
+            Self::MemoryCompact => "memory-compact",
             Self::Sqlite => "sqlite",
             Self::Postgres => "postgres",
             Self::Redis => "redis",
@@ -226,6 +229,8 @@ pub enum MemorySubject {
     TowerSessions,
     /// sessionkit's `MemoryStore`, filled through its `Session`.
     Sessionkit,
+    /// sessionkit's `MemoryStore::compact()` (sessions packed into bytes).
+    SessionkitCompact,
     /// Reference: the payloads alone as `serde_json` maps in a `Vec` (what holding
     /// decoded values costs, before any store).
     JsonValues,
@@ -239,6 +244,7 @@ impl fmt::Display for MemorySubject {
         f.write_str(match self {
             Self::TowerSessions => "tower-sessions",
             Self::Sessionkit => "sessionkit",
+            Self::SessionkitCompact => "sessionkit, MemoryStore::compact()",
             Self::JsonValues => "reference: payloads as serde_json maps",
             Self::JsonBytes => "reference: payloads as JSON bytes",
         })

@@ -130,13 +130,19 @@ impl Report {
                 ),
             ));
         }
-        for figure in self
-            .memory
-            .iter()
-            .filter(|m| m.subject == MemorySubject::Sessionkit)
-        {
+        for figure in self.memory.iter().filter(|m| {
+            matches!(
+                m.subject,
+                MemorySubject::Sessionkit | MemorySubject::SessionkitCompact
+            )
+        }) {
+            let which = if figure.subject == MemorySubject::SessionkitCompact {
+                " (compact)"
+            } else {
+                ""
+            };
             goals.push((
-                "memory store under 2× the payload per session".to_owned(),
+                format!("memory store{which} under 2× the payload per session"),
                 figure.overhead_ratio() < 2.0,
                 format!(
                     "{:.0} B/session for {:.0} B of payload: {:.2}×",

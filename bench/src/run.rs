@@ -128,10 +128,12 @@ pub fn run(settings: &Settings) -> Result<Report, BoxError> {
         let mut subjects: Vec<MemorySubject> = settings
             .libraries
             .iter()
-            .filter_map(|l| match l {
-                Library::TowerSessions => Some(MemorySubject::TowerSessions),
-                Library::Sessionkit => Some(MemorySubject::Sessionkit),
-                Library::Axum => None,
+            .flat_map(|l| match l {
+                Library::TowerSessions => vec![MemorySubject::TowerSessions],
+                Library::Sessionkit => {
+                    vec![MemorySubject::Sessionkit, MemorySubject::SessionkitCompact]
+                }
+                Library::Axum => vec![],
             })
             .collect();
         subjects.extend([MemorySubject::JsonValues, MemorySubject::JsonBytes]);

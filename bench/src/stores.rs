@@ -3,7 +3,8 @@
 //!
 //! | store | sessionkit | tower-sessions 0.14 | isolation |
 //! | --- | --- | --- | --- |
-//! | memory | `MemoryStore` (moka) | `MemoryStore` (a `HashMap` behind a mutex) | per process |
+//! | memory | `MemoryStore` (sharded maps of shared records) | `MemoryStore` (a `HashMap` behind a mutex) | per process |
+//! | memory-compact | `MemoryStore::compact()` (records packed into bytes) | `MemoryStore`, as for memory (it has no compact form) | per process |
 //! | sqlite | `SqliteStore` | `tower-sessions-sqlx-store` 0.15 `SqliteStore` | one temporary file each, WAL, same pool settings |
 //! | postgres | `PostgresStore` | `tower-sessions-sqlx-store` 0.15 `PostgresStore` | table `skbench_<run>` / schema `skbench_ts_<run>` |
 //! | redis | `sessionkit-redis` (redis-rs, one multiplexed connection) | `tower-sessions-redis-store` 0.16 (fred, one client) | key prefix `skbench:<run>:` / the first empty logical database (it has no key prefix) |
@@ -87,6 +88,11 @@ pub async fn prepare(kind: StoreKind, run: &str) -> Result<Result<Prepared, Stri
         StoreKind::Memory => Prepared {
             tower_sessions: apps::tower_sessions(tower_sessions::MemoryStore::default()),
             sessionkit: apps::sessionkit(sessionkit::MemoryStore::new()),
+            cleanup: Cleanup::Nothing,
+        },
+        StoreKind::MemoryCompact => Prepared {
+            tower_sessions: apps::tower_sessions(tower_sessions::MemoryStore::default()),
+            sessionkit: apps::sessionkit(sessionkit::MemoryStore::new().compact()),
             cleanup: Cleanup::Nothing,
         },
         StoreKind::Sqlite => sqlite(run).await?,
