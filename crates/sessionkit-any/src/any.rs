@@ -60,13 +60,25 @@ fn scheme_of(url: &str) -> String {
 /// cannot be reached.
 pub async fn open(url: &str) -> Result<AnyStore, OpenError> {
     match scheme_of(url).as_str() {
-        "memory" => Ok(AnyStore::Memory(MemoryStore::new())),
+        "memory" => open_memory(url),
         "file" => open_file(url).await,
         "sqlite" | "postgres" | "postgresql" | "mysql" | "mariadb" => open_sql(url).await,
         "redis" | "rediss" | "redis+unix" | "redis+sentinel" | "rediss+sentinel"
         | "redis+cluster" | "rediss+cluster" => open_redis(url).await,
         "memcache" | "memcached" => open_memcached(url).await,
         _ => Err(OpenError::UnknownScheme(redact(url))),
+    }
+}
+
+/// `memory://` (records kept decoded) or `memory://?compact` (packed into bytes).
+fn open_memory(url: &str) -> Result<AnyStore, OpenError> {
+    let options = url.split_once('?').map_or("", |(_, query)| query);
+    match options {
+        "" => Ok(AnyStore::Memory(MemoryStore::new())),
+        "compact" | "compact=true" => Ok(AnyStore::Memory(MemoryStore::new().compact())),
+        other => Err(OpenError::Store(
+            format!("unknown memory store option {other:?}; the one option is `compact`").into(),
+        )),
     }
 }
 
@@ -273,6 +285,19 @@ mod tests {
         );
         assert_eq!(redact("nonsense:secret"), "nonsense:…");
         assert!(!redact("admin:hunter2@db").contains("hunter2"));
+    }
+
+    #[tokio::test]
+    async fn memory_urls_open_the_plain_or_compact_store_and_refuse_unknown_options() {
+        for url in ["memory://", "memory://?compact", "memory://?compact=true"] {
+            assert!(matches!(open(url).await, Ok(AnyStore::Memory(_))), "{url}");
+        }
+        let err = open("memory://?compat")
+            .await
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(err.contains("unknown memory store option"), "{err}");
     }
 
     #[tokio::test]

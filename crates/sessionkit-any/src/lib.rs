@@ -13,7 +13,7 @@
 //!
 //! | URL | store | feature |
 //! | --- | --- | --- |
-//! | `memory://` | [`sessionkit_core::MemoryStore`] | always |
+//! | `memory://`, `memory://?compact` | [`sessionkit_core::MemoryStore`] (`?compact`: [`sessionkit_core::MemoryStore::compact`]) | always |
 //! | `file:///path/to/dir` | [`sessionkit_core::FileStore`] | `file` (default) |
 //! | `sqlite://path/to/file.db`, `sqlite::memory:` | SQLite | `sqlite` (default) |
 //! | `postgres://user@host/db` | PostgreSQL | `postgres` |
