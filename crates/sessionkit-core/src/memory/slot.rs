@@ -9,10 +9,12 @@ use time::OffsetDateTime;
 
 use crate::{ClientInfo, Data, Expiry, IdHash, Record};
 
-/// Bytes before the packed fields: expires-at and last-seen (Unix milliseconds, little
-/// endian), so expiry checks, sweeps and eviction read them without decoding, and a
-/// flag byte (bit 0: bound to a user).
-const HEADER: usize = 17;
+/// Bytes before the packed fields, all little endian: expires-at and last-seen (Unix
+/// milliseconds) and the version, so expiry checks, sweeps, eviction, touch and the
+/// version check of a compare-and-swap never decode; then a flag byte (bit 0: bound to
+/// a user).
+const HEADER: usize = 25;
+const FLAGS: usize = 24;
 const HAS_USER: u8 = 1;
 
 /// A session as the memory store keeps it.
@@ -31,8 +33,6 @@ struct Fields<'a> {
     created_at: i64,
     #[serde(rename = "x")]
     expiry: Expiry,
-    #[serde(rename = "v")]
-    version: u64,
     #[serde(rename = "u", skip_serializing_if = "Option::is_none")]
     user: Option<&'a str>,
     #[serde(rename = "a", skip_serializing_if = "is_unknown")]
@@ -49,8 +49,6 @@ struct OwnedFields {
     created_at: i64,
     #[serde(rename = "x")]
     expiry: Expiry,
-    #[serde(rename = "v")]
-    version: u64,
     #[serde(rename = "u", default)]
     user: Option<String>,
     #[serde(rename = "a", default)]
@@ -83,7 +81,6 @@ impl Slot {
             data: &record.data,
             created_at: ms(record.created_at),
             expiry: record.expiry,
-            version: record.version,
             user: record.user.as_deref(),
             client: &record.client,
             moved_to: record.moved_to,
@@ -91,6 +88,7 @@ impl Slot {
         let mut bytes = Vec::with_capacity(HEADER + 64 + record.data.len() * 24);
         bytes.extend_from_slice(&ms(record.expires_at).to_le_bytes());
         bytes.extend_from_slice(&ms(record.last_seen).to_le_bytes());
+        bytes.extend_from_slice(&record.version.to_le_bytes());
         bytes.push(if record.user.is_some() { HAS_USER } else { 0 });
         match rmp_serde::encode::write_named(&mut bytes, &fields) {
             Ok(()) => Self::Packed(bytes.into_boxed_slice()),
@@ -98,11 +96,23 @@ impl Slot {
         }
     }
 
-    fn header_ms(bytes: &[u8], at: usize) -> i64 {
+    fn header_word(bytes: &[u8], at: usize) -> [u8; 8] {
         bytes
             .get(at..at + 8)
             .and_then(|b| <[u8; 8]>::try_from(b).ok())
-            .map_or(i64::MIN, i64::from_le_bytes)
+            .unwrap_or_default()
+    }
+
+    fn header_ms(bytes: &[u8], at: usize) -> i64 {
+        i64::from_le_bytes(Self::header_word(bytes, at))
+    }
+
+    /// The version a compare-and-swap compares.
+    pub(super) fn version(&self) -> u64 {
+        match self {
+            Self::Shared(record) => record.version,
+            Self::Packed(bytes) => u64::from_le_bytes(Self::header_word(bytes, 16)),
+        }
     }
 
     pub(super) fn is_expired(&self, now: OffsetDateTime) -> bool {
@@ -123,7 +133,7 @@ impl Slot {
     pub(super) fn has_user(&self) -> bool {
         match self {
             Self::Shared(record) => record.user.is_some(),
-            Self::Packed(bytes) => bytes.get(16).is_some_and(|f| f & HAS_USER != 0),
+            Self::Packed(bytes) => bytes.get(FLAGS).is_some_and(|f| f & HAS_USER != 0),
         }
     }
 
@@ -142,7 +152,7 @@ impl Slot {
                 );
                 record.last_seen = from_ms(Self::header_ms(bytes, 8));
                 record.expiry = fields.expiry;
-                record.version = fields.version;
+                record.version = self.version();
                 record.user = fields.user;
                 record.client = fields.client;
                 record.moved_to = fields.moved_to;
