@@ -53,6 +53,7 @@ pub mod env;
 /// The HTTP lifecycle suite: [`http_conformance!`] runs every behaviour of the session
 /// layer against a store through a test application.
 pub mod http;
+pub mod ops;
 pub mod store;
 
 #[doc(hidden)]
