@@ -257,6 +257,22 @@ pub trait UserIndex: Send + Sync {
     async fn count(&self) -> Result<u64, StoreError>;
 }
 
+/// [`UserIndex::delete_sessions_of`] for stores without a bulk delete: every listed
+/// session but `except`, one [`SessionStore::delete`] at a time.
+pub(crate) async fn delete_each_session_of<S: SessionStore + UserIndex>(
+    store: &S,
+    user: &str,
+    except: Option<&IdHash>,
+) -> Result<u64, StoreError> {
+    let mut deleted = 0;
+    for record in store.sessions_of(user).await? {
+        if Some(&record.id) != except && store.delete(&record.id).await? {
+            deleted += 1;
+        }
+    }
+    Ok(deleted)
+}
+
 /// Deleting expired records in bounded batches (for stores without native TTLs).
 #[async_trait]
 pub trait ExpiredDeletion: Send + Sync {

@@ -444,13 +444,7 @@ impl UserIndex for MemoryStore {
         user: &str,
         except: Option<&IdHash>,
     ) -> Result<u64, StoreError> {
-        let mut deleted = 0;
-        for record in self.sessions_of(user).await? {
-            if Some(&record.id) != except && self.delete(&record.id).await? {
-                deleted += 1;
-            }
-        }
-        Ok(deleted)
+        crate::store::delete_each_session_of(self, user, except).await
     }
 
     async fn count(&self) -> Result<u64, StoreError> {
