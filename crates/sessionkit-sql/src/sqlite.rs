@@ -157,6 +157,12 @@ fn migrations(table: &TableName) -> Vec<(i64, Vec<String>)> {
     )]
 }
 
+/// SQLite's `SQLITE_BUSY` and its extended codes (the primary code is the low byte).
+fn is_busy(code: Option<&str>) -> bool {
+    code.and_then(|c| c.parse::<i32>().ok())
+        .is_some_and(|c| c & 0xff == 5)
+}
+
 fn is_memory(url: &str) -> bool {
     let rest = url.trim_start_matches("sqlite:").trim_start_matches("//");
     rest.is_empty() || rest.starts_with(":memory:") || rest.contains("mode=memory")
@@ -194,11 +200,25 @@ impl SqliteStore {
                 .connect_with(connect)
                 .await
         } else {
-            SqlitePoolOptions::new()
-                .max_connections(options.max_connections())
-                .acquire_timeout(options.acquire_timeout())
-                .connect_with(connect)
-                .await
+            // Several processes opening one new file at once: switching it to WAL can
+            // meet "database is locked" without SQLite's busy timeout applying. Such an
+            // open is tried again, for as long as the busy timeout.
+            let started = std::time::Instant::now();
+            loop {
+                let opened = SqlitePoolOptions::new()
+                    .max_connections(options.max_connections())
+                    .acquire_timeout(options.acquire_timeout())
+                    .connect_with(connect.clone())
+                    .await;
+                match opened {
+                    Err(sqlx::Error::Database(e))
+                        if is_busy(e.code().as_deref()) && started.elapsed() < BUSY_TIMEOUT =>
+                    {
+                        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                    }
+                    other => break other,
+                }
+            }
         };
         Ok(Self::new(pool.map_err(Error::Connect)?))
     }
