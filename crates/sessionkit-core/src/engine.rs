@@ -352,13 +352,7 @@ impl Session {
             state.modified = false;
             return Ok(());
         };
-        let touch_due = self.inner.config.save_every_request
-            || self
-                .inner
-                .config
-                .expiry
-                .needs_touch(saved.expiry, saved.last_seen, now);
-        if !(state.cycle || state.modified || touch_due) {
+        if !self.save_due(state, &saved, now) {
             // Nothing to store: no lock, no store call.
             return Ok(());
         }
@@ -370,6 +364,48 @@ impl Session {
         } else {
             self.refresh(state, saved, now).await
         }
+    }
+
+    /// Whether saving a loaded session would change anything in the store: an id to
+    /// cycle, operations to write, or an expiry to refresh.
+    fn save_due(&self, state: &State, saved: &Record, now: OffsetDateTime) -> bool {
+        let config = &self.inner.config;
+        state.cycle
+            || state.modified
+            || config.save_every_request
+            || config
+                .expiry
+                .needs_touch(saved.expiry, saved.last_seen, now)
+    }
+
+    /// The end of a request that needs no store call, decided without waiting: the
+    /// handler's own server error, an earlier load failure (fail closed), a session never
+    /// loaded, or one loaded and left as it was. `None` when a save is due.
+    pub(crate) fn finish_without_store(
+        &self,
+        state: &mut State,
+        server_error: bool,
+    ) -> Option<(bool, Result<CookieAction, Error>)> {
+        let outcome = if server_error {
+            // The handler already answered with its own error; nothing is saved.
+            Ok(CookieAction::Keep)
+        } else if state.failed {
+            Err(Error::Unavailable)
+        } else if state.flushed.is_some() {
+            return None;
+        } else if !state.loaded {
+            if self.inner.config.save_every_request && state.incoming.is_some() {
+                return None;
+            }
+            Ok(CookieAction::Keep)
+        } else {
+            let saved = state.saved.clone()?;
+            if self.save_due(state, &saved, OffsetDateTime::now_utc()) {
+                return None;
+            }
+            Ok(std::mem::take(&mut state.cookie))
+        };
+        Some((state.accessed, outcome))
     }
 
     fn fresh_record(&self, state: &State, now: OffsetDateTime, base: Option<&Record>) -> Record {

@@ -546,18 +546,8 @@ impl Session {
     /// answered with a server error of its own.
     pub async fn finish(&self, server_error: bool) -> (bool, Result<CookieAction, Error>) {
         let mut state = self.inner.state.lock().await;
-        if server_error {
-            // The handler already answered with its own error; nothing is saved.
-            return (state.accessed, Ok(CookieAction::Keep));
-        }
-        if state.failed {
-            return (state.accessed, Err(Error::Unavailable));
-        }
-        let untouched = !state.loaded
-            && state.flushed.is_none()
-            && !(self.inner.config.save_every_request && state.incoming.is_some());
-        if untouched {
-            return (state.accessed, Ok(CookieAction::Keep));
+        if let Some(done) = self.finish_without_store(&mut state, server_error) {
+            return done;
         }
         let outcome = match self.save_locked(&mut state).await {
             Ok(()) => Ok(std::mem::take(&mut state.cookie)),
@@ -568,6 +558,15 @@ impl Session {
             Err(e) => Err(e),
         };
         (state.accessed, outcome)
+    }
+
+    /// [`Session::finish`] without waiting, for a request that needs no store call (the
+    /// session untouched, or read and left as it was): `None` when a save is due or
+    /// another task holds the session right now; call [`Session::finish`] then. The
+    /// layer ends most requests this way, without an extra future.
+    pub fn finish_now(&self, server_error: bool) -> Option<(bool, Result<CookieAction, Error>)> {
+        let mut state = self.inner.state.try_lock().ok()?;
+        self.finish_without_store(&mut state, server_error)
     }
 
     /// The record as it stands in this handle (the working view), for inspection and

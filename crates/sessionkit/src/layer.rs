@@ -8,6 +8,7 @@ use std::task::{Context, Poll};
 
 use http::header::{HeaderValue, SET_COOKIE, USER_AGENT, VARY};
 use http::{Request, Response, StatusCode};
+use pin_project_lite::pin_project;
 use sessionkit_core::{ClientInfo, CookieAction, Session, SessionConfig, SessionId, SessionStore};
 use tower_layer::Layer;
 use tower_service::Service;
@@ -372,8 +373,91 @@ impl<S> std::fmt::Debug for SessionService<S> {
     }
 }
 
-/// The response future of [`SessionService`].
-pub type ResponseFuture<B, E> = Pin<Box<dyn Future<Output = Result<Response<B>, E>> + Send>>;
+pin_project! {
+    /// The response future of [`SessionService`]: the inner service's future, then, only
+    /// when the session has something to store, the save.
+    pub struct ResponseFuture<F, B> {
+        #[pin]
+        step: Step<F, B>,
+    }
+}
+
+pin_project! {
+    #[project = StepProj]
+    enum Step<F, B> {
+        Handler {
+            #[pin]
+            future: F,
+            request: Option<RequestSession>,
+        },
+        Saving {
+            future: Pin<Box<dyn Future<Output = Response<B>> + Send>>,
+        },
+        Done,
+    }
+}
+
+/// What the layer keeps of a request while its handler runs.
+struct RequestSession {
+    shared: Arc<Shared>,
+    session: Session,
+    slot: Option<Arc<CookieSlot>>,
+}
+
+impl<F, B> std::fmt::Debug for ResponseFuture<F, B> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResponseFuture").finish_non_exhaustive()
+    }
+}
+
+impl<F, B, E> Future for ResponseFuture<F, B>
+where
+    F: Future<Output = Result<Response<B>, E>>,
+    B: From<String> + Send + 'static,
+{
+    type Output = Result<Response<B>, E>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        loop {
+            match self.as_mut().project().step.project() {
+                StepProj::Handler { future, request } => {
+                    let res = match future.poll(cx) {
+                        Poll::Ready(Ok(res)) => res,
+                        Poll::Ready(Err(e)) => {
+                            self.as_mut().project().step.set(Step::Done);
+                            return Poll::Ready(Err(e));
+                        }
+                        Poll::Pending => return Poll::Pending,
+                    };
+                    let Some(RequestSession {
+                        shared,
+                        session,
+                        slot,
+                    }) = request.take()
+                    else {
+                        return Poll::Ready(Ok(res));
+                    };
+                    let settled = session.finish_now(res.status().is_server_error());
+                    if let Some((accessed, Ok(CookieAction::Keep))) = settled {
+                        // Nothing to store and no cookie to send: no further future.
+                        self.as_mut().project().step.set(Step::Done);
+                        return Poll::Ready(Ok(shared.respond(res, accessed, Ok(None))));
+                    }
+                    let future = Box::pin(async move {
+                        shared.finish(&session, slot.as_deref(), res, settled).await
+                    });
+                    self.as_mut().project().step.set(Step::Saving { future });
+                }
+                StepProj::Saving { future } => {
+                    let res = std::task::ready!(future.as_mut().poll(cx));
+                    self.as_mut().project().step.set(Step::Done);
+                    return Poll::Ready(Ok(res));
+                }
+                StepProj::Done => panic!("ResponseFuture polled after completion"),
+            }
+        }
+    }
+}
 
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for SessionService<S>
 where
@@ -384,7 +468,7 @@ where
 {
     type Response = Response<ResBody>;
     type Error = S::Error;
-    type Future = ResponseFuture<ResBody, S::Error>;
+    type Future = ResponseFuture<S::Future, ResBody>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
@@ -423,11 +507,32 @@ where
         req.extensions_mut().insert(session.clone());
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
-        Box::pin(async move {
-            let res = inner.call(req).await?;
-            Ok(shared.finish(&session, slot.as_deref(), res).await)
-        })
+        ResponseFuture {
+            step: Step::Handler {
+                future: inner.call(req),
+                request: Some(RequestSession {
+                    shared,
+                    session,
+                    slot,
+                }),
+            },
+        }
     }
+}
+
+/// The longest user agent kept with a session, in bytes.
+const MAX_USER_AGENT: usize = 256;
+
+/// `text` cut to at most `max` bytes, at a character boundary.
+fn truncated(text: &str, max: usize) -> &str {
+    if text.len() <= max {
+        return text;
+    }
+    let end = (0..=max)
+        .rev()
+        .find(|&i| text.is_char_boundary(i))
+        .unwrap_or(0);
+    &text[..end]
 }
 
 fn client_info<B>(req: &Request<B>, ip_header: Option<&http::HeaderName>) -> Option<ClientInfo> {
@@ -435,7 +540,7 @@ fn client_info<B>(req: &Request<B>, ip_header: Option<&http::HeaderName>) -> Opt
         .headers()
         .get(USER_AGENT)
         .and_then(|v| v.to_str().ok())
-        .map(|ua| ua.chars().take(256).collect());
+        .map(|ua| truncated(ua, MAX_USER_AGENT).to_owned());
     let address = match ip_header {
         Some(name) => req
             .headers()
@@ -511,28 +616,44 @@ impl Shared {
         Ok(value)
     }
 
+    /// Ends the request: saves (unless `settled` says already how it ended), then
+    /// writes the cookie.
     async fn finish<B: From<String>>(
         &self,
         session: &Session,
         slot: Option<&CookieSlot>,
-        mut res: Response<B>,
+        res: Response<B>,
+        settled: Option<(bool, Result<CookieAction, sessionkit_core::Error>)>,
     ) -> Response<B> {
-        let (accessed, outcome) = session.finish(res.status().is_server_error()).await;
-        let outcome = match outcome {
+        let (accessed, outcome) = match settled {
+            Some(settled) => settled,
+            None => session.finish(res.status().is_server_error()).await,
+        };
+        let header = match outcome {
             Ok(action) => self.set_cookie_header(action, slot).await,
             Err(e) => Err(SessionError::Engine(e)),
         };
-        let mut res = match outcome {
+        self.respond(res, accessed, header)
+    }
+
+    /// The response with the session's `Set-Cookie` (or the error response when the
+    /// session failed: fail closed) and, if the session was accessed, `Vary: Cookie`.
+    fn respond<B: From<String>>(
+        &self,
+        mut res: Response<B>,
+        accessed: bool,
+        header: Result<Option<HeaderValue>, SessionError>,
+    ) -> Response<B> {
+        match header {
             Ok(Some(header)) => {
                 res.headers_mut().append(SET_COOKIE, header);
-                res
             }
-            Ok(None) => res,
+            Ok(None) => {}
             Err(e) => {
                 tracing::error!(error = %e, "session could not be saved; failing closed");
-                (self.on_error)(&e).map(B::from)
+                res = (self.on_error)(&e).map(B::from);
             }
-        };
+        }
         if accessed {
             add_vary_cookie(&mut res);
         }
@@ -581,5 +702,20 @@ fn add_vary_cookie<B>(res: &mut Response<B>) {
     all.push("Cookie".to_owned());
     if let Ok(value) = HeaderValue::from_str(&all.join(", ")) {
         res.headers_mut().insert(VARY, value);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::truncated;
+
+    #[test]
+    fn user_agents_are_cut_at_a_character_boundary_never_inside_one() {
+        assert_eq!(truncated("curl/8", 256), "curl/8");
+        assert_eq!(truncated(&"a".repeat(300), 256).len(), 256);
+        // 'é' is two bytes: cutting at 3 would split the second one.
+        assert_eq!(truncated("aéé", 4), "aé");
+        assert_eq!(truncated("aéé", 3), "aé");
+        assert_eq!(truncated("éé", 1), "");
     }
 }
