@@ -400,7 +400,15 @@ impl Session {
             Ok(CookieAction::Keep)
         } else {
             let saved = state.saved.clone()?;
-            if self.save_due(state, &saved, OffsetDateTime::now_utc()) {
+            let config = &self.inner.config;
+            let may_touch = config.save_every_request || config.expiry.touch_after.is_some();
+            // Without a touch interval the clock cannot make a save due: don't read it.
+            let now = if may_touch {
+                OffsetDateTime::now_utc()
+            } else {
+                saved.last_seen
+            };
+            if self.save_due(state, &saved, now) {
                 return None;
             }
             Ok(std::mem::take(&mut state.cookie))
