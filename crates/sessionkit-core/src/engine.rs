@@ -399,7 +399,7 @@ impl Session {
             }
             Ok(CookieAction::Keep)
         } else {
-            let saved = state.saved.clone()?;
+            let saved = state.saved.as_deref()?;
             let config = &self.inner.config;
             let may_touch = config.save_every_request || config.expiry.touch_after.is_some();
             // Without a touch interval the clock cannot make a save due: don't read it.
@@ -408,7 +408,7 @@ impl Session {
             } else {
                 saved.last_seen
             };
-            if self.save_due(state, &saved, now) {
+            if self.save_due(state, saved, now) {
                 return None;
             }
             Ok(std::mem::take(&mut state.cookie))
