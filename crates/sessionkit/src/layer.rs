@@ -505,11 +505,11 @@ where
             }
         };
         req.extensions_mut().insert(session.clone());
-        let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
+        // The inner service is called here, not inside the future: the service that
+        // `poll_ready` readied takes the request, and no clone of it is needed.
         ResponseFuture {
             step: Step::Handler {
-                future: inner.call(req),
+                future: self.inner.call(req),
                 request: Some(RequestSession {
                     shared,
                     session,
