@@ -8,7 +8,7 @@ use sessionkit_core::{ExpiredDeletion, IdHash, Record, SessionStore, StoreError,
 use sqlx::mysql::{MySqlPool, MySqlPoolOptions};
 use time::OffsetDateTime;
 
-use crate::row::{self, Columns, StoredRow, ROW_COLUMNS, SCHEMA_VERSION};
+use crate::row::{self, Columns, StoredRow, PURGE_SLACK_MS, ROW_COLUMNS, SCHEMA_VERSION};
 use crate::{Error, PoolOptions, TableName};
 
 /// Longest user key the `user_key VARCHAR(255)` column holds, in characters.
@@ -21,8 +21,11 @@ const MIGRATION_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(
 /// The table is InnoDB with `utf8mb4_bin` text (user keys compare exactly, case
 /// included); user keys are limited to 255 characters. `create` is a plain `INSERT`;
 /// only when the key is taken by an *expired* row is that row deleted and the insert
-/// tried once more. Expired deletion is `DELETE … WHERE expires_at <= ? LIMIT ?` on the
-/// expiry index.
+/// tried once more. Expired deletion is `DELETE … WHERE purge_after <= ? AND expires_at
+/// <= ? LIMIT ?` on the expiry index (see the [crate docs](crate#the-session-table)). A
+/// save or touch leaves `purge_after` as it is while the new expiry stays within its
+/// slack, in the same statement (InnoDB rewrites an index entry only when its column's
+/// value changes).
 ///
 /// Records are stored as described in the [crate docs](crate#the-session-table); call
 /// [`migrate`](Self::migrate) once at start-up to create or upgrade the table.
@@ -78,21 +81,24 @@ impl Queries {
         Self {
             load: format!("SELECT {ROW_COLUMNS} FROM {t} WHERE id_hash = ? AND expires_at > ?"),
             insert: format!(
-                "INSERT INTO {t} (id_hash, data, expires_at, version, user_key, created_at, last_seen) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?)"
+                "INSERT INTO {t} (id_hash, data, expires_at, version, user_key, created_at, last_seen, purge_after) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
             ),
             delete_expired_one: format!("DELETE FROM {t} WHERE id_hash = ? AND expires_at <= ?"),
             compare_and_swap: format!(
                 "UPDATE {t} SET data = ?, expires_at = ?, version = ?, user_key = ?, \
-                 created_at = ?, last_seen = ? \
+                 created_at = ?, last_seen = ?, {KEEP_OR_MOVE_PURGE} \
                  WHERE id_hash = ? AND version = ? AND expires_at > ?"
             ),
             touch: format!(
-                "UPDATE {t} SET expires_at = ?, last_seen = ? WHERE id_hash = ? AND expires_at > ?"
+                "UPDATE {t} SET expires_at = ?, last_seen = ?, {KEEP_OR_MOVE_PURGE} \
+                 WHERE id_hash = ? AND expires_at > ?"
             ),
             delete_live: format!("DELETE FROM {t} WHERE id_hash = ? AND expires_at > ?"),
             delete: format!("DELETE FROM {t} WHERE id_hash = ?"),
-            delete_expired: format!("DELETE FROM {t} WHERE expires_at <= ? LIMIT ?"),
+            delete_expired: format!(
+                "DELETE FROM {t} WHERE purge_after <= ? AND expires_at <= ? LIMIT ?"
+            ),
             sessions_of: format!(
                 "SELECT {ROW_COLUMNS} FROM {t} WHERE user_key = ? AND expires_at > ? \
                  ORDER BY created_at, id_hash"
@@ -107,19 +113,29 @@ impl Queries {
     }
 }
 
+/// The assignment that keeps `purge_after` while the new expiry (the first two
+/// parameters: the expiry and the expiry plus the slack) stays within its slack, else
+/// moves it to the third (the expiry plus the slack). It names no column assigned
+/// before it, so MySQL's left-to-right assignment order does not matter.
+const KEEP_OR_MOVE_PURGE: &str =
+    "purge_after = CASE WHEN purge_after BETWEEN ? AND ? THEN purge_after ELSE ? END";
+
 fn quote(identifier: &str) -> String {
     // Safe: `TableName` admits only letters, digits and underscores.
     format!("`{identifier}`")
 }
 
 /// The numbered schema changes; `migrate` applies those above the recorded version.
-/// (MySQL commits each DDL statement by itself: every statement here is idempotent, so
-/// a migration interrupted half-way is simply run again.)
+/// (MySQL commits each DDL statement by itself: every statement here is idempotent, or
+/// one atomic `ALTER TABLE` whose "duplicate column" error on a second run means it is
+/// done, so a migration interrupted half-way is simply run again.)
 fn migrations(table: &TableName) -> Vec<(i64, Vec<String>)> {
     let t = quote(table.as_str());
     let expires_idx = quote(&table.derived("expires_at_idx"));
     let user_idx = quote(&table.derived("user_key_idx"));
-    vec![(
+    let purge_idx = quote(&table.derived("purge_after_idx"));
+    vec![
+        (
         1,
         vec![format!(
             "CREATE TABLE IF NOT EXISTS {t} (\
@@ -134,8 +150,22 @@ fn migrations(table: &TableName) -> Vec<(i64, Vec<String>)> {
              INDEX {expires_idx} (expires_at), \
              INDEX {user_idx} (user_key, created_at)\
              ) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin"
-        )],
-    )]
+            )],
+        ),
+        // Version 2: the expiry index moves to `purge_after` (see `row`).
+        (
+            2,
+            vec![
+                format!(
+                    "ALTER TABLE {t} ADD COLUMN purge_after BIGINT NOT NULL DEFAULT 0, \
+                     DROP INDEX {expires_idx}, ADD INDEX {purge_idx} (purge_after)"
+                ),
+                format!(
+                    "UPDATE {t} SET purge_after = expires_at + {PURGE_SLACK_MS} WHERE purge_after = 0"
+                ),
+            ],
+        ),
+    ]
 }
 
 fn columns(record: &Record) -> Result<Columns, StoreError> {
@@ -154,6 +184,12 @@ fn columns(record: &Record) -> Result<Columns, StoreError> {
 
 fn is_unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
+}
+
+/// MySQL's and MariaDB's `ER_DUP_FIELDNAME`: the column a migration adds is there already.
+fn is_duplicate_column(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(db)
+        if db.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>().is_some_and(|m| m.number() == 1060))
 }
 
 impl MySqlStore {
@@ -292,10 +328,12 @@ impl MySqlStore {
                 continue;
             }
             for statement in &statements {
-                sqlx::query(statement)
-                    .execute(&mut *conn)
-                    .await
-                    .map_err(Error::migrate("changing the session table"))?;
+                match sqlx::query(statement).execute(&mut *conn).await {
+                    Ok(_) => {}
+                    // An earlier run stopped after this (atomic) ALTER TABLE.
+                    Err(e) if is_duplicate_column(&e) => {}
+                    Err(e) => return Err(Error::migrate("changing the session table")(e)),
+                }
             }
             sqlx::query(&format!(
                 "INSERT INTO {schema} (version, applied_at) VALUES (?, ?)"
@@ -319,6 +357,7 @@ impl MySqlStore {
             .bind(c.user_key.as_deref())
             .bind(c.created_at)
             .bind(c.last_seen)
+            .bind(c.purge_after)
             .execute(&self.pool)
             .await
             .map(drop)
@@ -376,6 +415,9 @@ impl SessionStore for MySqlStore {
             .bind(c.user_key)
             .bind(c.created_at)
             .bind(c.last_seen)
+            .bind(c.expires_at)
+            .bind(c.purge_after)
+            .bind(c.purge_after)
             .bind(&record.id.as_bytes()[..])
             .bind(row::version_to_db(expected_version))
             .bind(row::now_millis())
@@ -391,9 +433,14 @@ impl SessionStore for MySqlStore {
         expires_at: OffsetDateTime,
         now: OffsetDateTime,
     ) -> Result<bool, StoreError> {
+        let expires_at = row::millis(expires_at);
+        let purge_after = row::purge_after(expires_at);
         let done = sqlx::query(&self.sql.touch)
-            .bind(row::millis(expires_at))
+            .bind(expires_at)
             .bind(row::millis(now))
+            .bind(expires_at)
+            .bind(purge_after)
+            .bind(purge_after)
             .bind(&id.as_bytes()[..])
             .bind(row::millis(now))
             .execute(&self.pool)
@@ -490,8 +537,10 @@ impl ExpiredDeletion for MySqlStore {
         if max == 0 {
             return Ok(0);
         }
+        let now = row::now_millis();
         let done = sqlx::query(&self.sql.delete_expired)
-            .bind(row::now_millis())
+            .bind(row::purge_after(now))
+            .bind(now)
             .bind(row::limit(max))
             .execute(&self.pool)
             .await

@@ -34,6 +34,7 @@ macro_rules! impl_numbered_store {
                     .bind(c.user_key)
                     .bind(c.created_at)
                     .bind(c.last_seen)
+                    .bind(c.purge_after)
                     .bind($crate::row::now_millis())
                     .execute(&self.pool)
                     .await
@@ -51,20 +52,32 @@ macro_rules! impl_numbered_store {
                 expected_version: u64,
             ) -> Result<bool, sessionkit_core::StoreError> {
                 let c = $crate::row::Columns::of(record)?;
-                let done = sqlx::query(&self.sql.compare_and_swap)
-                    .bind(c.data)
-                    .bind(c.expires_at)
-                    .bind(c.version)
-                    .bind(c.user_key)
-                    .bind(c.created_at)
-                    .bind(c.last_seen)
-                    .bind(&record.id.as_bytes()[..])
-                    .bind($crate::row::version_to_db(expected_version))
-                    .bind($crate::row::now_millis())
-                    .execute(&self.pool)
-                    .await
-                    .map_err(|e| sessionkit_core::StoreError::backend("saving a session", e))?;
-                Ok(done.rows_affected() == 1)
+                let now = $crate::row::now_millis();
+                // The statement that keeps the index column first; the one that moves
+                // it only when the first matched nothing (see `row`).
+                for statement in [
+                    &self.sql.compare_and_swap,
+                    &self.sql.compare_and_swap_moving,
+                ] {
+                    let done = sqlx::query(statement)
+                        .bind(&c.data)
+                        .bind(c.expires_at)
+                        .bind(c.version)
+                        .bind(c.user_key.as_deref())
+                        .bind(c.created_at)
+                        .bind(c.last_seen)
+                        .bind(&record.id.as_bytes()[..])
+                        .bind($crate::row::version_to_db(expected_version))
+                        .bind(now)
+                        .bind(c.purge_after)
+                        .execute(&self.pool)
+                        .await
+                        .map_err(|e| sessionkit_core::StoreError::backend("saving a session", e))?;
+                    if done.rows_affected() == 1 {
+                        return Ok(true);
+                    }
+                }
+                Ok(false)
             }
 
             async fn touch(
@@ -73,15 +86,25 @@ macro_rules! impl_numbered_store {
                 expires_at: time::OffsetDateTime,
                 now: time::OffsetDateTime,
             ) -> Result<bool, sessionkit_core::StoreError> {
-                let done = sqlx::query(&self.sql.touch)
-                    .bind($crate::row::millis(expires_at))
-                    .bind($crate::row::millis(now))
-                    .bind(&id.as_bytes()[..])
-                    .bind($crate::row::millis(now))
-                    .execute(&self.pool)
-                    .await
-                    .map_err(|e| sessionkit_core::StoreError::backend("extending a session", e))?;
-                Ok(done.rows_affected() == 1)
+                let expires_at = $crate::row::millis(expires_at);
+                let now = $crate::row::millis(now);
+                for statement in [&self.sql.touch, &self.sql.touch_moving] {
+                    let done = sqlx::query(statement)
+                        .bind(expires_at)
+                        .bind(now)
+                        .bind(&id.as_bytes()[..])
+                        .bind(now)
+                        .bind($crate::row::purge_after(expires_at))
+                        .execute(&self.pool)
+                        .await
+                        .map_err(|e| {
+                            sessionkit_core::StoreError::backend("extending a session", e)
+                        })?;
+                    if done.rows_affected() == 1 {
+                        return Ok(true);
+                    }
+                }
+                Ok(false)
             }
 
             async fn delete(
@@ -159,9 +182,11 @@ macro_rules! impl_numbered_store {
                 if max == 0 {
                     return Ok(0);
                 }
+                let now = $crate::row::now_millis();
                 let done = sqlx::query(&self.sql.delete_expired)
-                    .bind($crate::row::now_millis())
+                    .bind(now)
                     .bind($crate::row::limit(max))
+                    .bind($crate::row::purge_after(now))
                     .execute(&self.pool)
                     .await
                     .map_err(|e| {

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use sqlx::postgres::{PgPool, PgPoolOptions};
 
-use crate::row::{self, ROW_COLUMNS, SCHEMA_VERSION};
+use crate::row::{self, PURGE_SLACK_MS, ROW_COLUMNS, SCHEMA_VERSION};
 use crate::{Error, PoolOptions, TableName};
 
 /// Sessions in PostgreSQL, through a `sqlx` pool.
@@ -53,7 +53,9 @@ struct Queries {
     load: String,
     create: String,
     compare_and_swap: String,
+    compare_and_swap_moving: String,
     touch: String,
+    touch_moving: String,
     delete: String,
     delete_expired: String,
     sessions_of: String,
@@ -69,31 +71,46 @@ impl Queries {
             // A live row with this key makes the upsert's WHERE false: nothing changes,
             // zero rows are affected, and that is `Exists`. An expired one is replaced.
             create: format!(
-                "INSERT INTO {t} AS s (id_hash, data, expires_at, version, user_key, created_at, last_seen) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7) \
+                "INSERT INTO {t} AS s (id_hash, data, expires_at, version, user_key, created_at, last_seen, purge_after) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
                  ON CONFLICT (id_hash) DO UPDATE SET data = EXCLUDED.data, \
                  expires_at = EXCLUDED.expires_at, version = EXCLUDED.version, \
                  user_key = EXCLUDED.user_key, created_at = EXCLUDED.created_at, \
-                 last_seen = EXCLUDED.last_seen \
-                 WHERE s.expires_at <= $8"
+                 last_seen = EXCLUDED.last_seen, purge_after = EXCLUDED.purge_after \
+                 WHERE s.expires_at <= $9"
             ),
+            // The two forms of a save and of a touch bind the same values: the first
+            // leaves `purge_after` and its index alone and matches only while the new
+            // expiry stays within the slack; the second moves it (see `row`).
             compare_and_swap: format!(
                 "UPDATE {t} SET data = $1, expires_at = $2, version = $3, user_key = $4, \
                  created_at = $5, last_seen = $6 \
+                 WHERE id_hash = $7 AND version = $8 AND expires_at > $9 \
+                 AND purge_after >= $2 AND purge_after <= $10"
+            ),
+            compare_and_swap_moving: format!(
+                "UPDATE {t} SET data = $1, expires_at = $2, version = $3, user_key = $4, \
+                 created_at = $5, last_seen = $6, purge_after = $10 \
                  WHERE id_hash = $7 AND version = $8 AND expires_at > $9"
             ),
             touch: format!(
-                "UPDATE {t} SET expires_at = $1, last_seen = $2 WHERE id_hash = $3 AND expires_at > $4"
+                "UPDATE {t} SET expires_at = $1, last_seen = $2 WHERE id_hash = $3 \
+                 AND expires_at > $4 AND purge_after >= $1 AND purge_after <= $5"
+            ),
+            touch_moving: format!(
+                "UPDATE {t} SET expires_at = $1, last_seen = $2, purge_after = $5 \
+                 WHERE id_hash = $3 AND expires_at > $4"
             ),
             delete: format!("DELETE FROM {t} WHERE id_hash = $1 RETURNING expires_at"),
-            // The batch is picked through the expiry index and locked (FOR UPDATE
+            // The batch is picked through the `purge_after` index and locked (FOR UPDATE
             // re-checks `expires_at` on the newest version of a row changed meanwhile);
             // SKIP LOCKED leaves rows a request is extending right now alone, and two
             // cleaners never wait for each other. `= ANY(ARRAY(..))` makes the delete
             // itself a primary-key lookup whatever the batch size.
             delete_expired: format!(
                 "DELETE FROM {t} WHERE id_hash = ANY(ARRAY(\
-                 SELECT id_hash FROM {t} WHERE expires_at <= $1 LIMIT $2 FOR UPDATE SKIP LOCKED))"
+                 SELECT id_hash FROM {t} WHERE purge_after <= $3 AND expires_at <= $1 LIMIT $2 \
+                 FOR UPDATE SKIP LOCKED))"
             ),
             sessions_of: format!(
                 "SELECT {ROW_COLUMNS} FROM {t} WHERE user_key = $1 AND expires_at > $2 \
@@ -118,7 +135,9 @@ fn migrations(table: &TableName) -> Vec<(i64, Vec<String>)> {
     let t = quote(table.as_str());
     let expires_idx = quote(&table.derived("expires_at_idx"));
     let user_idx = quote(&table.derived("user_key_idx"));
-    vec![(
+    let purge_idx = quote(&table.derived("purge_after_idx"));
+    vec![
+        (
         1,
         vec![
             format!(
@@ -137,7 +156,19 @@ fn migrations(table: &TableName) -> Vec<(i64, Vec<String>)> {
                  WHERE user_key IS NOT NULL"
             ),
         ],
-    )]
+    ),
+        // Version 2: the expiry index moves to `purge_after`, which writes change only
+        // about once a minute per session (see `row`).
+        (
+            2,
+            vec![
+                format!("ALTER TABLE {t} ADD COLUMN IF NOT EXISTS purge_after BIGINT NOT NULL DEFAULT 0"),
+                format!("UPDATE {t} SET purge_after = expires_at + {PURGE_SLACK_MS}"),
+                format!("DROP INDEX IF EXISTS {expires_idx}"),
+                format!("CREATE INDEX IF NOT EXISTS {purge_idx} ON {t} (purge_after)"),
+            ],
+        ),
+    ]
 }
 
 impl PostgresStore {

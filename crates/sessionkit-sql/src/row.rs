@@ -5,19 +5,44 @@
 //! | --- | --- |
 //! | `id_hash` | the 32 bytes of the [`IdHash`] (primary key; never the raw id) |
 //! | `data` | the whole record through [`codec::encode`] (the one encode/decode boundary) |
-//! | `expires_at` | unix milliseconds (indexed: loads filter on it, expired deletion scans it) |
+//! | `expires_at` | unix milliseconds: loads and every write filter on it |
+//! | `purge_after` | unix milliseconds, indexed: where expired deletion looks (see below) |
 //! | `version` | the compare-and-swap version (`u64` stored bit for bit in a signed 64-bit column) |
 //! | `user_key` | the bound user, if any (indexed with `created_at`, for the user index) |
 //! | `created_at`, `last_seen` | unix milliseconds |
 //!
 //! `touch` updates only `expires_at` and `last_seen`, so on load those columns (and
 //! `version`, `created_at` and the key) win over what the encoded bytes say.
+//!
+//! # Why the expiry index has slack
+//!
+//! Every save and touch moves `expires_at`. Indexing it would make every one of them
+//! also rewrite an index entry (in SQLite about a third of a save's cost; in PostgreSQL
+//! it also rules out a heap-only update). So the index is on `purge_after` instead,
+//! kept within [`PURGE_SLACK_MS`] after the exact expiry:
+//!
+//! `purge_after - PURGE_SLACK_MS <= expires_at <= purge_after`
+//!
+//! A write first tries the statement that leaves `purge_after` (and so the index) alone,
+//! which matches only while the new `expires_at` still keeps that invariant; only when
+//! it does not (about once a minute for a session in steady use, or after the expiry
+//! moved back) does the second statement set `purge_after` to `expires_at +
+//! PURGE_SLACK_MS`. Expired deletion finds its rows through the index with
+//! `purge_after <= now + PURGE_SLACK_MS` and deletes exactly those with
+//! `expires_at <= now`; the range also holds the live sessions expiring within the
+//! next minute, which it skips. A `purge_after` of 0 (rows of schema version 1 the
+//! upgrade had not reached) breaks no rule: the first write of such a row takes the
+//! second statement.
 
 use sessionkit_core::{codec, IdHash, Record, StoreError};
 use time::OffsetDateTime;
 
 /// The session table's current schema version (see each backend's migrations).
-pub(crate) const SCHEMA_VERSION: i64 = 1;
+pub(crate) const SCHEMA_VERSION: i64 = 2;
+
+/// How far `purge_after` may run ahead of `expires_at`, in milliseconds (see the
+/// module docs).
+pub(crate) const PURGE_SLACK_MS: i64 = 60_000;
 
 /// The columns [`StoredRow`] is read from, in order.
 pub(crate) const ROW_COLUMNS: &str = "id_hash, data, expires_at, version, last_seen, created_at";
@@ -34,18 +59,22 @@ pub(crate) struct Columns {
     pub(crate) user_key: Option<String>,
     pub(crate) created_at: i64,
     pub(crate) last_seen: i64,
+    /// `expires_at + PURGE_SLACK_MS`: the index column's value when a write has to move it.
+    pub(crate) purge_after: i64,
 }
 
 impl Columns {
     /// Encodes `record` for writing.
     pub(crate) fn of(record: &Record) -> Result<Self, StoreError> {
+        let expires_at = millis(record.expires_at);
         Ok(Self {
             data: codec::encode(record)?,
-            expires_at: millis(record.expires_at),
+            expires_at,
             version: version_to_db(record.version),
             user_key: record.user.clone(),
             created_at: millis(record.created_at),
             last_seen: millis(record.last_seen),
+            purge_after: purge_after(expires_at),
         })
     }
 }
@@ -54,6 +83,11 @@ impl Columns {
 pub(crate) fn millis(t: OffsetDateTime) -> i64 {
     let ms = t.unix_timestamp_nanos().div_euclid(1_000_000);
     i64::try_from(ms).unwrap_or(if ms < 0 { i64::MIN } else { i64::MAX })
+}
+
+/// The `purge_after` a write sets when it has to move the index column.
+pub(crate) fn purge_after(expires_at: i64) -> i64 {
+    expires_at.saturating_add(PURGE_SLACK_MS)
 }
 
 /// Unix milliseconds of the current time.

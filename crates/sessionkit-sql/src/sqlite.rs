@@ -9,7 +9,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
-use crate::row::{self, ROW_COLUMNS, SCHEMA_VERSION};
+use crate::row::{self, PURGE_SLACK_MS, ROW_COLUMNS, SCHEMA_VERSION};
 use crate::{Error, PoolOptions, TableName};
 
 /// How long a connection waits for another one's write lock before failing.
@@ -75,7 +75,9 @@ struct Queries {
     load: String,
     create: String,
     compare_and_swap: String,
+    compare_and_swap_moving: String,
     touch: String,
+    touch_moving: String,
     delete: String,
     delete_expired: String,
     sessions_of: String,
@@ -91,26 +93,40 @@ impl Queries {
             // A live row with this key makes the upsert's WHERE false: nothing changes,
             // zero rows are affected, and that is `Exists`. An expired one is replaced.
             create: format!(
-                "INSERT INTO {t} (id_hash, data, expires_at, version, user_key, created_at, last_seen) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) \
+                "INSERT INTO {t} (id_hash, data, expires_at, version, user_key, created_at, last_seen, purge_after) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
                  ON CONFLICT (id_hash) DO UPDATE SET data = excluded.data, \
                  expires_at = excluded.expires_at, version = excluded.version, \
                  user_key = excluded.user_key, created_at = excluded.created_at, \
-                 last_seen = excluded.last_seen \
-                 WHERE {t}.expires_at <= ?8"
+                 last_seen = excluded.last_seen, purge_after = excluded.purge_after \
+                 WHERE {t}.expires_at <= ?9"
             ),
+            // The two forms of a save and of a touch bind the same values: the first
+            // leaves `purge_after` and its index alone and matches only while the new
+            // expiry stays within the slack; the second moves it (see `row`).
             compare_and_swap: format!(
                 "UPDATE {t} SET data = ?1, expires_at = ?2, version = ?3, user_key = ?4, \
                  created_at = ?5, last_seen = ?6 \
+                 WHERE id_hash = ?7 AND version = ?8 AND expires_at > ?9 \
+                 AND purge_after >= ?2 AND purge_after <= ?10"
+            ),
+            compare_and_swap_moving: format!(
+                "UPDATE {t} SET data = ?1, expires_at = ?2, version = ?3, user_key = ?4, \
+                 created_at = ?5, last_seen = ?6, purge_after = ?10 \
                  WHERE id_hash = ?7 AND version = ?8 AND expires_at > ?9"
             ),
             touch: format!(
-                "UPDATE {t} SET expires_at = ?1, last_seen = ?2 WHERE id_hash = ?3 AND expires_at > ?4"
+                "UPDATE {t} SET expires_at = ?1, last_seen = ?2 WHERE id_hash = ?3 \
+                 AND expires_at > ?4 AND purge_after >= ?1 AND purge_after <= ?5"
+            ),
+            touch_moving: format!(
+                "UPDATE {t} SET expires_at = ?1, last_seen = ?2, purge_after = ?5 \
+                 WHERE id_hash = ?3 AND expires_at > ?4"
             ),
             delete: format!("DELETE FROM {t} WHERE id_hash = ?1 RETURNING expires_at"),
             delete_expired: format!(
                 "DELETE FROM {t} WHERE rowid IN \
-                 (SELECT rowid FROM {t} WHERE expires_at <= ?1 LIMIT ?2)"
+                 (SELECT rowid FROM {t} WHERE purge_after <= ?3 AND expires_at <= ?1 LIMIT ?2)"
             ),
             sessions_of: format!(
                 "SELECT {ROW_COLUMNS} FROM {t} WHERE user_key = ?1 AND expires_at > ?2 \
@@ -135,11 +151,13 @@ fn migrations(table: &TableName) -> Vec<(i64, Vec<String>)> {
     let t = quote(table.as_str());
     let expires_idx = quote(&table.derived("expires_at_idx"));
     let user_idx = quote(&table.derived("user_key_idx"));
-    vec![(
-        1,
-        vec![
-            format!(
-                "CREATE TABLE IF NOT EXISTS {t} (\
+    let purge_idx = quote(&table.derived("purge_after_idx"));
+    vec![
+        (
+            1,
+            vec![
+                format!(
+                    "CREATE TABLE IF NOT EXISTS {t} (\
                  id_hash BLOB NOT NULL PRIMARY KEY CHECK (length(id_hash) = 32), \
                  data BLOB NOT NULL, \
                  expires_at INTEGER NOT NULL, \
@@ -147,14 +165,26 @@ fn migrations(table: &TableName) -> Vec<(i64, Vec<String>)> {
                  user_key TEXT, \
                  created_at INTEGER NOT NULL, \
                  last_seen INTEGER NOT NULL)"
-            ),
-            format!("CREATE INDEX IF NOT EXISTS {expires_idx} ON {t} (expires_at)"),
-            format!(
-                "CREATE INDEX IF NOT EXISTS {user_idx} ON {t} (user_key, created_at) \
+                ),
+                format!("CREATE INDEX IF NOT EXISTS {expires_idx} ON {t} (expires_at)"),
+                format!(
+                    "CREATE INDEX IF NOT EXISTS {user_idx} ON {t} (user_key, created_at) \
                  WHERE user_key IS NOT NULL"
-            ),
-        ],
-    )]
+                ),
+            ],
+        ),
+        // Version 2: the expiry index moves to `purge_after`, which writes change only
+        // about once a minute per session (see `row`).
+        (
+            2,
+            vec![
+                format!("ALTER TABLE {t} ADD COLUMN purge_after INTEGER NOT NULL DEFAULT 0"),
+                format!("UPDATE {t} SET purge_after = expires_at + {PURGE_SLACK_MS}"),
+                format!("DROP INDEX IF EXISTS {expires_idx}"),
+                format!("CREATE INDEX IF NOT EXISTS {purge_idx} ON {t} (purge_after)"),
+            ],
+        ),
+    ]
 }
 
 /// SQLite's `SQLITE_BUSY` and its extended codes (the primary code is the low byte).

@@ -151,7 +151,12 @@ mod tests {
         assert_eq!(short.derived("schema"), "sessions_schema");
         let a = TableName::new(&format!("{}a", "x".repeat(62)))?;
         let b = TableName::new(&format!("{}b", "x".repeat(62)))?;
-        for suffix in ["schema", "expires_at_idx", "user_key_idx"] {
+        for suffix in [
+            "schema",
+            "expires_at_idx",
+            "user_key_idx",
+            "purge_after_idx",
+        ] {
             assert!(a.derived(suffix).len() <= 63);
             assert!(a.derived(suffix).ends_with(suffix));
             assert_ne!(a.derived(suffix), b.derived(suffix));

@@ -96,7 +96,7 @@ async fn migrate_is_idempotent_and_records_one_version() {
     .fetch_all(store.pool())
     .await
     .expect("read schema versions");
-    assert_eq!(versions, vec![1]);
+    assert_eq!(versions, vec![1, 2]);
     drop_table(&store).await;
 }
 
@@ -174,7 +174,7 @@ async fn hundred_thousand_expired_rows_are_deleted_in_batches() {
     let mut tx = store.pool().begin().await.expect("begin");
     for chunk in rows.chunks(common::BULK_CHUNK) {
         let mut insert = QueryBuilder::<MySql>::new(format!(
-            "INSERT INTO `{}` (id_hash, data, expires_at, version, user_key, created_at, last_seen) ",
+            "INSERT INTO `{}` (id_hash, data, expires_at, version, user_key, created_at, last_seen, purge_after) ",
             store.table_name()
         ));
         insert.push_values(chunk, |mut row, r| {
@@ -184,11 +184,101 @@ async fn hundred_thousand_expired_rows_are_deleted_in_batches() {
                 .push_bind(1_i64)
                 .push_bind(None::<String>)
                 .push_bind(r.created_at)
-                .push_bind(r.created_at);
+                .push_bind(r.created_at)
+                .push_bind(r.purge_after);
         });
         insert.build().execute(&mut *tx).await.expect("bulk insert");
     }
     tx.commit().await.expect("commit");
     common::check_bulk_expired_deletion(&store, started.elapsed()).await;
+    drop_table(&store).await;
+}
+
+/// The version-1 schema (before the expiry index moved to `purge_after`), `{t}` for
+/// the table name, with its schema version recorded.
+const VERSION_1_TABLE: &[&str] = &[
+    "CREATE TABLE `{t}` (id_hash BINARY(32) NOT NULL, data LONGBLOB NOT NULL, expires_at BIGINT NOT NULL, version BIGINT NOT NULL, user_key VARCHAR(255) NULL, created_at BIGINT NOT NULL, last_seen BIGINT NOT NULL, PRIMARY KEY (id_hash), INDEX `{t}_expires_at_idx` (expires_at), INDEX `{t}_user_key_idx` (user_key, created_at)) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin",
+    "CREATE TABLE `{t}_schema` (version BIGINT NOT NULL PRIMARY KEY, applied_at BIGINT NOT NULL) ENGINE = InnoDB",
+    "INSERT INTO `{t}_schema` VALUES (1, 0)",
+];
+
+/// The `purge_after` of a row.
+async fn purge_after(store: &MySqlStore, id: IdHash) -> i64 {
+    let t = store.table_name();
+    sqlx::query_scalar(&format!("SELECT purge_after FROM `{t}` WHERE id_hash = ?"))
+        .bind(common::key(&id))
+        .fetch_one(store.pool())
+        .await
+        .expect("read purge_after")
+}
+
+#[tokio::test]
+async fn expiry_index_moves_only_when_a_write_leaves_its_slack() {
+    let Some(store) = store().await else { return };
+    common::check_expiry_index_slack(
+        &store,
+        |id| purge_after(&store, id),
+        |id, value| {
+            let store = store.clone();
+            async move {
+                let t = store.table_name().to_owned();
+                sqlx::query(&format!(
+                    "UPDATE `{t}` SET purge_after = ? WHERE id_hash = ?"
+                ))
+                .bind(value)
+                .bind(common::key(&id))
+                .execute(store.pool())
+                .await
+                .expect("overwrite purge_after");
+            }
+        },
+    )
+    .await;
+    drop_table(&store).await;
+}
+
+#[tokio::test]
+async fn a_version_1_table_is_upgraded_and_keeps_its_sessions() {
+    let Some(store) = store().await else { return };
+    let fresh = store
+        .clone()
+        .with_table_name(&common::unique_table())
+        .expect("valid");
+    let t = fresh.table_name().to_owned();
+    for statement in VERSION_1_TABLE {
+        sqlx::query(&statement.replace("{t}", &t))
+            .execute(fresh.pool())
+            .await
+            .expect("create the version-1 table");
+    }
+    let (legacy, row) = common::legacy_session();
+    sqlx::query(&format!("INSERT INTO `{t}` (id_hash, data, expires_at, version, user_key, created_at, last_seen) VALUES (?, ?, ?, ?, ?, ?, ?)"))
+        .bind(row.0)
+        .bind(row.1)
+        .bind(row.2)
+        .bind(row.3)
+        .bind("legacy-user")
+        .bind(row.4)
+        .bind(row.5)
+        .execute(fresh.pool())
+        .await
+        .expect("insert a version-1 row");
+    fresh.migrate().await.expect("upgrade");
+    fresh.migrate().await.expect("migrate again: nothing to do");
+    let versions: Vec<i64> = sqlx::query_scalar(&format!(
+        "SELECT version FROM `{t}_schema` ORDER BY version"
+    ))
+    .fetch_all(fresh.pool())
+    .await
+    .expect("read schema versions");
+    assert_eq!(versions, vec![1, 2]);
+    let indexes: Vec<String> = sqlx::query_scalar("SELECT DISTINCT CAST(index_name AS CHAR) FROM information_schema.statistics WHERE table_schema = DATABASE() AND table_name = ?")
+        .bind(&t)
+        .fetch_all(fresh.pool())
+        .await
+        .expect("list the indexes");
+    let purge = purge_after(&fresh, legacy.id).await;
+    common::check_upgraded(&fresh, &legacy, purge, &indexes, &t).await;
+    drop_table(&fresh).await;
     drop_table(&store).await;
 }

@@ -118,7 +118,7 @@ async fn connect_by_url_creates_the_file_and_a_table_of_the_given_name() {
         .fetch_all(sqlite.pool())
         .await
         .expect("read schema versions");
-    assert_eq!(versions, [1]);
+    assert_eq!(versions, [1, 2]);
     store.close().await;
 }
 
@@ -148,7 +148,7 @@ async fn hundred_thousand_expired_rows_are_deleted_in_batches() {
     let mut tx = store.pool().begin().await.expect("begin");
     for chunk in rows.chunks(common::BULK_CHUNK) {
         let mut insert = QueryBuilder::<Sqlite>::new(format!(
-            "INSERT INTO \"{}\" (id_hash, data, expires_at, version, user_key, created_at, last_seen) ",
+            "INSERT INTO \"{}\" (id_hash, data, expires_at, version, user_key, created_at, last_seen, purge_after) ",
             store.table_name()
         ));
         insert.push_values(chunk, |mut row, r| {
@@ -158,7 +158,8 @@ async fn hundred_thousand_expired_rows_are_deleted_in_batches() {
                 .push_bind(1_i64)
                 .push_bind(None::<String>)
                 .push_bind(r.created_at)
-                .push_bind(r.created_at);
+                .push_bind(r.created_at)
+                .push_bind(r.purge_after);
         });
         insert.build().execute(&mut *tx).await.expect("bulk insert");
     }
@@ -204,4 +205,95 @@ async fn background_cleanup_deletes_expired_rows_keeps_live_ones_and_stops() {
     for r in &live {
         assert!(store.load(&r.id).await.expect("load").is_some());
     }
+}
+
+/// The version-1 schema (before the expiry index moved to `purge_after`), `{t}` for
+/// the table name, with its schema version recorded.
+const VERSION_1_TABLE: &[&str] = &[
+    "CREATE TABLE \"{t}\" (id_hash BLOB NOT NULL PRIMARY KEY CHECK (length(id_hash) = 32), data BLOB NOT NULL, expires_at INTEGER NOT NULL, version INTEGER NOT NULL, user_key TEXT, created_at INTEGER NOT NULL, last_seen INTEGER NOT NULL)",
+    "CREATE INDEX \"{t}_expires_at_idx\" ON \"{t}\" (expires_at)",
+    "CREATE INDEX \"{t}_user_key_idx\" ON \"{t}\" (user_key, created_at) WHERE user_key IS NOT NULL",
+    "CREATE TABLE \"{t}_schema\" (version INTEGER NOT NULL PRIMARY KEY, applied_at INTEGER NOT NULL)",
+    "INSERT INTO \"{t}_schema\" VALUES (1, 0)",
+];
+
+/// The `purge_after` of a row.
+async fn purge_after(store: &SqliteStore, id: IdHash) -> i64 {
+    let t = store.table_name();
+    sqlx::query_scalar(&format!(
+        "SELECT purge_after FROM \"{t}\" WHERE id_hash = ?1"
+    ))
+    .bind(common::key(&id))
+    .fetch_one(store.pool())
+    .await
+    .expect("read purge_after")
+}
+
+#[tokio::test]
+async fn expiry_index_moves_only_when_a_write_leaves_its_slack() {
+    let Some(store) = store().await else { return };
+    common::check_expiry_index_slack(
+        &store,
+        |id| purge_after(&store, id),
+        |id, value| {
+            let store = store.clone();
+            async move {
+                let t = store.table_name().to_owned();
+                sqlx::query(&format!(
+                    "UPDATE \"{t}\" SET purge_after = ?1 WHERE id_hash = ?2"
+                ))
+                .bind(value)
+                .bind(common::key(&id))
+                .execute(store.pool())
+                .await
+                .expect("overwrite purge_after");
+            }
+        },
+    )
+    .await;
+    store.close().await;
+}
+
+#[tokio::test]
+async fn a_version_1_table_is_upgraded_and_keeps_its_sessions() {
+    let fresh = SqliteStore::connect(&fresh_url().await, PoolOptions::default())
+        .await
+        .expect("open a new SQLite file");
+    let t = fresh.table_name().to_owned();
+    for statement in VERSION_1_TABLE {
+        sqlx::query(&statement.replace("{t}", &t))
+            .execute(fresh.pool())
+            .await
+            .expect("create the version-1 table");
+    }
+    let (legacy, row) = common::legacy_session();
+    sqlx::query(&format!("INSERT INTO \"{t}\" (id_hash, data, expires_at, version, user_key, created_at, last_seen) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"))
+        .bind(row.0)
+        .bind(row.1)
+        .bind(row.2)
+        .bind(row.3)
+        .bind("legacy-user")
+        .bind(row.4)
+        .bind(row.5)
+        .execute(fresh.pool())
+        .await
+        .expect("insert a version-1 row");
+    fresh.migrate().await.expect("upgrade");
+    fresh.migrate().await.expect("migrate again: nothing to do");
+    let versions: Vec<i64> = sqlx::query_scalar(&format!(
+        "SELECT version FROM \"{t}_schema\" ORDER BY version"
+    ))
+    .fetch_all(fresh.pool())
+    .await
+    .expect("read schema versions");
+    assert_eq!(versions, vec![1, 2]);
+    let indexes: Vec<String> =
+        sqlx::query_scalar("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = ?1")
+            .bind(&t)
+            .fetch_all(fresh.pool())
+            .await
+            .expect("list the indexes");
+    let purge = purge_after(&fresh, legacy.id).await;
+    common::check_upgraded(&fresh, &legacy, purge, &indexes, &t).await;
+    fresh.close().await;
 }

@@ -80,6 +80,7 @@ pub(crate) struct BulkRow {
     pub(crate) data: Vec<u8>,
     pub(crate) expires_at: i64,
     pub(crate) created_at: i64,
+    pub(crate) purge_after: i64,
 }
 
 /// [`BULK_EXPIRED`] rows that expired a minute ago, with distinct keys.
@@ -97,6 +98,7 @@ pub(crate) fn expired_rows() -> Vec<BulkRow> {
                 data: data.clone(),
                 expires_at,
                 created_at: expires_at - 3_600_000,
+                purge_after: expires_at + PURGE_SLACK_MS,
             }
         })
         .collect()
@@ -289,4 +291,199 @@ pub(crate) async fn check_sql_specifics<S: SessionStore>(store: &S) {
 /// The key of a record, for `corrupt` closures.
 pub(crate) fn key(id: &IdHash) -> Vec<u8> {
     id.as_bytes().to_vec()
+}
+
+/// How far the stores let `purge_after` run ahead of `expires_at` (the crate's
+/// `PURGE_SLACK_MS`, which is private).
+pub(crate) const PURGE_SLACK_MS: i64 = 60_000;
+
+/// The expiry index with slack: the index column `purge_after` (read and overwritten
+/// through `read` and `write`, which run SQL on the store's table) stays put while
+/// saves and touches move the expiry within the slack, moves when they leave it in
+/// either direction, and expired deletion still deletes exactly the rows past their
+/// `expires_at`, whatever their `purge_after` (0 included: rows an upgrade had not
+/// reached).
+pub(crate) async fn check_expiry_index_slack<S, R, RF, W, WF>(store: &S, read: R, write: W)
+where
+    S: SessionStore,
+    R: Fn(IdHash) -> RF,
+    RF: std::future::Future<Output = i64>,
+    W: Fn(IdHash, i64) -> WF,
+    WF: std::future::Future<Output = ()>,
+{
+    let mut r = record(Duration::hours(1), None);
+    store.create(&r).await.expect("create");
+    let created = read(r.id).await;
+    assert_eq!(
+        created,
+        millis(r.expires_at) + PURGE_SLACK_MS,
+        "create sets purge_after to the expiry plus the slack"
+    );
+
+    // A save and a touch that move the expiry within the slack leave the index alone.
+    r.expires_at += Duration::seconds(20);
+    r.version += 1;
+    assert!(store
+        .compare_and_swap(&r, r.version - 1)
+        .await
+        .expect("cas"));
+    assert_eq!(read(r.id).await, created, "a save within the slack");
+    let now = OffsetDateTime::now_utc();
+    let touched_to = r.expires_at + Duration::seconds(30);
+    assert!(store.touch(&r.id, touched_to, now).await.expect("touch"));
+    assert_eq!(read(r.id).await, created, "a touch within the slack");
+    let loaded = store.load(&r.id).await.expect("load").expect("live");
+    assert_eq!(
+        millis(loaded.expires_at),
+        millis(touched_to),
+        "the exact expiry moved all the same"
+    );
+
+    // Past the slack, forwards or backwards, the index column follows.
+    r = loaded;
+    for (what, by) in [
+        ("a save past the slack", Duration::minutes(5)),
+        ("a save that shortens the expiry", Duration::minutes(-30)),
+    ] {
+        r.expires_at += by;
+        r.version += 1;
+        assert!(store
+            .compare_and_swap(&r, r.version - 1)
+            .await
+            .expect("cas"));
+        assert_eq!(
+            read(r.id).await,
+            millis(r.expires_at) + PURGE_SLACK_MS,
+            "{what}"
+        );
+    }
+    let far = r.expires_at + Duration::hours(3);
+    assert!(store.touch(&r.id, far, now).await.expect("touch"));
+    assert_eq!(
+        read(r.id).await,
+        millis(far) + PURGE_SLACK_MS,
+        "a touch past the slack"
+    );
+    // A stale version is refused by both statements, and changes nothing.
+    r.version += 1;
+    assert!(!store
+        .compare_and_swap(&r, r.version + 5)
+        .await
+        .expect("cas"));
+    assert_eq!(
+        read(r.id).await,
+        millis(far) + PURGE_SLACK_MS,
+        "a refused save"
+    );
+
+    // A row left at 0 by an upgrade: loads, saves (which repair it) and counts as before.
+    let mut old = record(Duration::hours(1), None);
+    store.create(&old).await.expect("create");
+    write(old.id, 0).await;
+    assert!(store.load(&old.id).await.expect("load").is_some());
+    old.version += 1;
+    assert!(store
+        .compare_and_swap(&old, old.version - 1)
+        .await
+        .expect("cas"));
+    assert_eq!(read(old.id).await, millis(old.expires_at) + PURGE_SLACK_MS);
+
+    // Expired deletion is exact: a session past its expiry by a moment goes although
+    // its purge_after is still ahead; one that expires within the slack stays; so does
+    // a live one whose purge_after is 0.
+    let deletion = store
+        .expired_deletion()
+        .expect("SQL stores delete expired rows");
+    drain(deletion, 1_000).await;
+    let mut soon = record(Duration::milliseconds(1_500), None);
+    store.create(&soon).await.expect("create");
+    soon.expires_at += Duration::milliseconds(300);
+    soon.version += 1;
+    assert!(store
+        .compare_and_swap(&soon, soon.version - 1)
+        .await
+        .expect("cas"));
+    let staying = record(Duration::seconds(40), None);
+    store.create(&staying).await.expect("create");
+    let unrepaired = record(Duration::hours(1), None);
+    store.create(&unrepaired).await.expect("create");
+    write(unrepaired.id, 0).await;
+    let wait = soon.expires_at - OffsetDateTime::now_utc() + Duration::milliseconds(50);
+    tokio::time::sleep(wait.try_into().unwrap_or_default()).await;
+    assert!(
+        read(soon.id).await > millis(OffsetDateTime::now_utc()),
+        "the expired row's purge_after is still ahead"
+    );
+    assert_eq!(
+        drain(deletion, 1_000).await,
+        1,
+        "exactly the expired row goes"
+    );
+    assert!(store.load(&soon.id).await.expect("load").is_none());
+    for live in [&staying, &unrepaired, &old] {
+        assert!(store.load(&live.id).await.expect("load").is_some());
+    }
+}
+
+/// A session as a version-1 table held it (no `purge_after` column): the record and its
+/// row's values `(id_hash, data, expires_at, version, created_at, last_seen)`.
+pub(crate) fn legacy_session() -> (Record, (Vec<u8>, Vec<u8>, i64, i64, i64, i64)) {
+    let mut r = record(Duration::hours(1), Some("legacy-user"));
+    r.version = 3;
+    let row = (
+        key(&r.id),
+        codec::encode(&r).expect("a record encodes"),
+        millis(r.expires_at),
+        3,
+        millis(r.created_at),
+        millis(r.last_seen),
+    );
+    (r, row)
+}
+
+/// After `migrate` upgraded a version-1 table holding `legacy`: the session loads as
+/// it was, its `purge_after` (read by the caller) is its expiry plus the slack, the
+/// table's indexes (listed by the caller) have the expiry index on `purge_after`
+/// instead of `expires_at`, and the session is still saved, listed and revoked.
+pub(crate) async fn check_upgraded<S: SessionStore>(
+    store: &S,
+    legacy: &Record,
+    purge_after: i64,
+    indexes: &[String],
+    table: &str,
+) {
+    let loaded = store
+        .load(&legacy.id)
+        .await
+        .expect("load")
+        .expect("the session of the version-1 table survives the upgrade");
+    assert_eq!(loaded.data, legacy.data);
+    assert_eq!(loaded.version, 3);
+    assert_eq!(purge_after, millis(legacy.expires_at) + PURGE_SLACK_MS);
+    assert!(
+        indexes.contains(&format!("{table}_purge_after_idx")),
+        "{indexes:?}"
+    );
+    assert!(
+        !indexes.contains(&format!("{table}_expires_at_idx")),
+        "{indexes:?}"
+    );
+    let mut next = loaded.clone();
+    next.version += 1;
+    assert!(store
+        .compare_and_swap(&next, loaded.version)
+        .await
+        .expect("cas"));
+    let index = store.user_index().expect("SQL stores have a user index");
+    assert_eq!(
+        index.sessions_of("legacy-user").await.expect("list").len(),
+        1
+    );
+    assert_eq!(
+        index
+            .delete_sessions_of("legacy-user", None)
+            .await
+            .expect("revoke"),
+        1
+    );
 }
