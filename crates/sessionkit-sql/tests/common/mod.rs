@@ -425,9 +425,12 @@ where
     }
 }
 
+/// A version-1 row's values: `(id_hash, data, expires_at, version, created_at, last_seen)`.
+pub(crate) type LegacyRow = (Vec<u8>, Vec<u8>, i64, i64, i64, i64);
+
 /// A session as a version-1 table held it (no `purge_after` column): the record and its
-/// row's values `(id_hash, data, expires_at, version, created_at, last_seen)`.
-pub(crate) fn legacy_session() -> (Record, (Vec<u8>, Vec<u8>, i64, i64, i64, i64)) {
+/// row's values.
+pub(crate) fn legacy_session() -> (Record, LegacyRow) {
     let mut r = record(Duration::hours(1), Some("legacy-user"));
     r.version = 3;
     let row = (
