@@ -178,11 +178,13 @@ fn same_network_and_browser(then: &ClientInfo, now: &ClientInfo) -> bool {
 }
 
 /// Runs `call` under `limit`, arming the timer only when the call does not finish on
-/// its first poll (in-memory stores answer at once and never pay for a timer).
+/// its first poll (in-memory stores answer at once and never pay for a timer), and
+/// returns how long the request waited for it: from the end of that first poll to the
+/// call's end, zero when it did not wait (no clock is read then either).
 async fn ready_or_timeout<T>(
     limit: std::time::Duration,
     call: impl Future<Output = T>,
-) -> Result<T, tokio::time::error::Elapsed> {
+) -> (Result<T, tokio::time::error::Elapsed>, std::time::Duration) {
     let mut call = std::pin::pin!(call);
     let first = std::future::poll_fn(|cx| match call.as_mut().poll(cx) {
         std::task::Poll::Ready(value) => std::task::Poll::Ready(Some(value)),
@@ -190,8 +192,12 @@ async fn ready_or_timeout<T>(
     })
     .await;
     match first {
-        Some(value) => Ok(value),
-        None => tokio::time::timeout(limit, call).await,
+        Some(value) => (Ok(value), std::time::Duration::ZERO),
+        None => {
+            let started = std::time::Instant::now();
+            let result = tokio::time::timeout(limit, call).await;
+            (result, started.elapsed())
+        }
     }
 }
 
@@ -205,17 +211,17 @@ fn save_lock(id: &IdHash) -> &'static Mutex<()> {
 
 impl Session {
     /// Runs one store call under the store timeout, inside a tracing span, recording
-    /// its latency and failures.
+    /// how long the request waited for it (0 for a call that finished at once) and its
+    /// failures.
     async fn timed<T>(
         &self,
         op: &'static str,
         call: impl Future<Output = Result<T, StoreError>>,
     ) -> Result<T, Error> {
         let limit = self.inner.config.store_timeout;
-        let started = std::time::Instant::now();
         let span = tracing::debug_span!("sessionkit_store", op);
-        let result = ready_or_timeout(limit, call).instrument(span).await;
-        let seconds = started.elapsed().as_secs_f64();
+        let (result, waited) = ready_or_timeout(limit, call).instrument(span).await;
+        let seconds = waited.as_secs_f64();
         match result {
             Ok(Ok(value)) => {
                 metrics::store_call(op, seconds, None);

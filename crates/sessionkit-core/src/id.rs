@@ -110,8 +110,16 @@ impl IdHash {
 }
 
 impl PartialEq for IdHash {
+    /// Constant-time: the bytes' differences are folded into one byte with no early
+    /// exit, and only that byte goes through `subtle`'s comparison (one optimisation
+    /// barrier instead of one per byte: this runs on every map probe of a load).
     fn eq(&self, other: &Self) -> bool {
-        self.0.ct_eq(&other.0).into()
+        let diff = self
+            .0
+            .iter()
+            .zip(other.0.iter())
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b));
+        diff.ct_eq(&0).into()
     }
 }
 
@@ -175,6 +183,19 @@ impl<'de> serde::Deserialize<'de> for IdHash {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn id_hashes_are_equal_exactly_when_every_byte_is() {
+        let base = IdHash::from_bytes(std::array::from_fn(|i| i as u8 * 7));
+        assert_eq!(base, IdHash::from_bytes(*base.as_bytes()));
+        for byte in 0..32 {
+            for bit in 0..8 {
+                let mut other = *base.as_bytes();
+                other[byte] ^= 1 << bit;
+                assert_ne!(base, IdHash::from_bytes(other), "byte {byte}, bit {bit}");
+            }
+        }
+    }
 
     #[test]
     fn generated_ids_are_unique_fixed_length_and_url_safe() -> Result<(), crate::Error> {

@@ -10,7 +10,7 @@
 //! | `sessionkit_cas_conflicts_total` | counter | — (each lost compare-and-swap, i.e. each retry) |
 //! | `sessionkit_interrupted_total` | counter | — (saves of sessions deleted meanwhile) |
 //! | `sessionkit_suspicious_total` | counter | `reason`: `malformed_cookie`, `forged_cookie`, `rotated_id`, `binding_mismatch`, `revoked_cookie`, `corrupt_record` |
-//! | `sessionkit_store_call_seconds` | histogram | `op`: `load`, `create`, `cas`, `touch`, `delete`, … |
+//! | `sessionkit_store_call_seconds` | histogram | `op`: `load`, `create`, `cas`, `touch`, `delete`, … (how long the request waited; a call that answers at once, as in-process stores do, records 0 and reads no clock) |
 //! | `sessionkit_store_errors_total` | counter | `op`, `kind`: `error`, `timeout` |
 //! | `sessionkit_cache_total` | counter | `result`: `hit`, `miss`, `error` (two-tier store) |
 //! | `sessionkit_cleanup_deleted_total` | counter | — (expired sessions removed by cleanup) |
@@ -25,7 +25,7 @@ pub const CAS_CONFLICTS: &str = "sessionkit_cas_conflicts_total";
 pub const INTERRUPTED: &str = "sessionkit_interrupted_total";
 /// Suspicious events by reason.
 pub const SUSPICIOUS: &str = "sessionkit_suspicious_total";
-/// Store call latency by operation.
+/// Store call latency by operation (0 for calls that did not wait).
 pub const STORE_SECONDS: &str = "sessionkit_store_call_seconds";
 /// Store call failures by operation and kind.
 pub const STORE_ERRORS: &str = "sessionkit_store_errors_total";
