@@ -2,7 +2,7 @@
 //!
 //! | key | type | holds |
 //! | --- | --- | --- |
-//! | `<prefix>s:{<id hash hex>}` | hash | one session (fields below) |
+//! | `<prefix>s2:{<id hash hex>}` | string | one session, laid out as in [`crate::value`] |
 //! | `<prefix>u:{<SHA-256 of the user, hex>}` | set | id hashes (hex) of the user's sessions |
 //!
 //! The part in braces is the cluster hash tag: every key has one, and no command or
@@ -13,17 +13,10 @@
 use sessionkit_core::IdHash;
 use sha2::{Digest, Sha256};
 
-/// Fields of a session hash.
-pub(crate) mod field {
-    /// The record, encoded by `sessionkit_core::codec`.
-    pub(crate) const RECORD: &str = "r";
-    /// The version, decimal (compared by the compare-and-swap script).
-    pub(crate) const VERSION: &str = "v";
-    /// `expires_at`, unix milliseconds (also the key's `PEXPIREAT`).
-    pub(crate) const EXPIRES: &str = "e";
-    /// `last_seen`, unix milliseconds (moved by `touch` without rewriting the record).
-    pub(crate) const SEEN: &str = "s";
-}
+/// What follows the prefix in a session key. The `2` is the layout: version 1 kept
+/// each session as a hash under `s:`, which this version neither reads nor writes
+/// (such keys expire by their TTLs).
+const SESSION: &str = "s2:";
 
 #[derive(Debug, Clone)]
 pub(crate) struct Keys {
@@ -42,7 +35,7 @@ impl Keys {
     }
 
     pub(crate) fn session(&self, id: &IdHash) -> String {
-        format!("{}s:{{{}}}", self.prefix, id.to_hex())
+        format!("{}{SESSION}{{{}}}", self.prefix, id.to_hex())
     }
 
     pub(crate) fn user(&self, user: &str) -> String {
@@ -53,7 +46,7 @@ impl Keys {
 
     /// `SCAN MATCH` pattern of every session key (the prefix has no glob characters).
     pub(crate) fn session_pattern(&self) -> String {
-        format!("{}s:{{*}}", self.prefix)
+        format!("{}{SESSION}{{*}}", self.prefix)
     }
 
     /// `SCAN MATCH` pattern of every user-index key.
@@ -65,7 +58,8 @@ impl Keys {
     pub(crate) fn id_of_session(&self, key: &str) -> Option<IdHash> {
         let hex = key
             .strip_prefix(self.prefix.as_str())?
-            .strip_prefix("s:{")?
+            .strip_prefix(SESSION)?
+            .strip_prefix('{')?
             .strip_suffix('}')?;
         IdHash::from_hex(hex)
     }
@@ -84,7 +78,7 @@ mod tests {
     fn keys_carry_hash_tags_and_no_user_name() {
         let keys = Keys::new("app:");
         let id = IdHash::from_bytes([7; 32]);
-        assert_eq!(keys.session(&id), format!("app:s:{{{}}}", id.to_hex()));
+        assert_eq!(keys.session(&id), format!("app:s2:{{{}}}", id.to_hex()));
         let user = keys.user("alice@example.com");
         assert!(user.starts_with("app:u:{") && user.ends_with('}'));
         assert!(!user.contains("alice"));
@@ -96,6 +90,8 @@ mod tests {
         );
         assert_eq!(keys.session_of_member("not hex"), None);
         assert_eq!(keys.id_of_session(&keys.session(&id)), Some(id));
-        assert_eq!(keys.id_of_session("other:s:{00}"), None);
+        assert_eq!(keys.id_of_session("other:s2:{00}"), None);
+        let old_layout = format!("app:s:{{{}}}", id.to_hex());
+        assert_eq!(keys.id_of_session(&old_layout), None);
     }
 }

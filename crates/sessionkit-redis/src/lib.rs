@@ -47,13 +47,20 @@
 //!
 //! | key | type | holds |
 //! | --- | --- | --- |
-//! | `<prefix>s:{<id hash>}` | hash | one session, expiring with a Redis TTL at its `expires_at` |
+//! | `<prefix>s2:{<id hash>}` | string | one session, expiring with a Redis TTL at its `expires_at` |
 //! | `<prefix>u:{<SHA-256 of the user>}` | sorted set | the user index: id hashes, scored by when they were added |
 //!
-//! Session hash fields: `r` the record encoded by [`sessionkit_core::codec`] (the one
-//! encoding boundary), `v` the version, `e` and `s` the expiry and last-seen time (unix
-//! milliseconds), `u` the bound user. Keys hold id hashes (SHA-256 hex) and user-name
-//! hashes only: a dump of Redis yields no usable cookie and no user name.
+//! A session value is a fixed-width header, then the user, then the record encoded by
+//! [`sessionkit_core::codec`] (the one encoding boundary): the version, the expiry
+//! and the last-seen time (unix milliseconds) as 20-digit decimals, a flag and a
+//! 10-digit length for the bound user. The scripts read and rewrite the header with
+//! `GETRANGE`/`SETRANGE` and never decode the record. Keys hold id hashes (SHA-256
+//! hex) and user-name hashes only: a dump of Redis yields no usable cookie and no user
+//! name.
+//!
+//! (Before this layout each session was a hash under `<prefix>s:`; this version does
+//! not read those keys, so sessions stored by an earlier version are not found after
+//! an upgrade and expire by their TTLs.)
 //!
 //! Every key carries a hash tag (the part in braces), and every operation is a single
 //! command or Lua script on **one** key, so a Cluster never sees a cross-slot command.
@@ -65,13 +72,13 @@
 //!
 //! | operation | how |
 //! | --- | --- |
-//! | `load` | `HMGET` of the four fields; records past `expires_at` are never returned |
-//! | `create` | script: refuses a live key, else writes the hash and `PEXPIREAT` (SET NX semantics) |
-//! | `compare_and_swap` | script: compares `v`, then rewrites and moves the TTL, in one atomic step |
-//! | `touch` | script: sets `e`, `s` and `PEXPIREAT` only; the record bytes and the version are not rewritten |
+//! | `load` | `GET`; records past `expires_at` are never returned |
+//! | `create` | `SET … NX PXAT`: never overwrites a key; only when the key is taken does a script check whether the record there has expired by the application's clock, and replace it then |
+//! | `compare_and_swap` | script: compares the version in the header, then `SET … PXAT` of the new value, in one atomic step |
+//! | `touch` | script: `SETRANGE` of the expiry and last-seen fields and `PEXPIREAT`; the record bytes and the version are not rewritten |
 //! | `delete` | script: `DEL`, returning the bound user so its index entry goes too |
 //!
-//! Scripts run with `EVALSHA` (loaded on `NOSCRIPT`). Every script also compares `e`
+//! Scripts run with `EVALSHA` (loaded on `NOSCRIPT`). Every script also compares the expiry
 //! with the application's clock, so a record counts as expired at the same moment for
 //! every operation, whatever Redis's own clock says.
 //!
@@ -123,6 +130,7 @@ mod options;
 mod scripts;
 mod store;
 mod url;
+mod value;
 
 pub use connection::Connection;
 pub use error::Error;

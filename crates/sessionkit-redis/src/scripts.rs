@@ -1,90 +1,104 @@
 //! The Lua scripts: each is one atomic server-side step on exactly one key
-//! (`KEYS[1]`, a session hash), run with `EVALSHA` (redis-rs loads it on `NOSCRIPT`).
+//! (`KEYS[1]`, a session value laid out as in [`crate::value`]), run with `EVALSHA`
+//! (redis-rs loads it on `NOSCRIPT`). They read the fixed-width header with
+//! `GETRANGE` (Lua's `string.sub` counts from 1: the version is 1–20, the expiry 21–40,
+//! the user flag 61, the user's length 62–71, the user from 72) and never decode the
+//! record.
 //!
 //! `ARGV[1]` is always the application's clock in unix milliseconds: a record whose
-//! `e` field is not after it counts as gone, even if Redis has not expired the key yet,
+//! expiry is not after it counts as gone, even if Redis has not expired the key yet,
 //! so every operation agrees with `load` on what "expired" means.
+//!
+//! `create` needs no script: it is `SET … NX PXAT`, and only when that finds the key
+//! taken does [`create`] decide, by the application's clock, whether the record there
+//! is still live.
 
 use std::sync::OnceLock;
 
 use redis::Script;
 
-/// `create`: ARGV = now, record, version, expires, seen, has_user ("1"/"0"), user.
-/// Returns 1 when stored, 0 when a live record holds the key.
+/// `create` after `SET NX` found the key taken: ARGV = now, value, PXAT.
+/// Returns 1 when stored (the record there had expired), 0 when it is live.
 const CREATE: &str = r"
-local e = redis.call('HGET', KEYS[1], 'e')
-if e then
-  if (tonumber(e) or 0) > tonumber(ARGV[1]) then return 0 end
-  redis.call('DEL', KEYS[1])
-end
-redis.call('HSET', KEYS[1], 'r', ARGV[2], 'v', ARGV[3], 'e', ARGV[4], 's', ARGV[5])
-if ARGV[6] == '1' then redis.call('HSET', KEYS[1], 'u', ARGV[7]) end
-redis.call('PEXPIREAT', KEYS[1], ARGV[4])
+local e = redis.call('GETRANGE', KEYS[1], 20, 39)
+if (tonumber(e) or 0) > tonumber(ARGV[1]) then return 0 end
+redis.call('SET', KEYS[1], ARGV[2], 'PXAT', ARGV[3])
 return 1
 ";
 
-/// `compare_and_swap`: ARGV = now, expected version, same_user_only ("1"/"0"), record,
-/// version, expires, seen, has_user, user.
+/// The user part of the header and the user, from a header read with GETRANGE 0 70.
+const USER_OF: &str = r"
+local function user_of(head)
+  local n = tonumber(string.sub(head, 62, 71)) or 0
+  if n == 0 then return string.sub(head, 61, 71) end
+  return string.sub(head, 61, 71) .. redis.call('GETRANGE', KEYS[1], 71, 70 + n)
+end
+";
+
+/// `compare_and_swap`: ARGV = now, expected version (as the header holds it),
+/// check_user ("1"/"0"), value, PXAT, the new value's user section.
 /// Returns 1 when swapped; 0 when the record is gone or its version differs; 2 (only
-/// with same_user_only) when the swap would bind the record to another user, whose
-/// index must first be told (nothing is written then).
+/// with check_user) when the swap would bind the record to another user, whose index
+/// must first be told (nothing is written then).
 const SWAP: &str = r"
-local cur = redis.call('HMGET', KEYS[1], 'v', 'e', 'u')
-if not cur[1] or cur[1] ~= ARGV[2] then return 0 end
-if (tonumber(cur[2]) or 0) <= tonumber(ARGV[1]) then return 0 end
-if ARGV[3] == '1' and ARGV[8] == '1' and cur[3] ~= ARGV[9] then return 2 end
-redis.call('HSET', KEYS[1], 'r', ARGV[4], 'v', ARGV[5], 'e', ARGV[6], 's', ARGV[7])
-if ARGV[8] == '1' then
-  if cur[3] ~= ARGV[9] then redis.call('HSET', KEYS[1], 'u', ARGV[9]) end
-elseif cur[3] then
-  redis.call('HDEL', KEYS[1], 'u')
-end
-redis.call('PEXPIREAT', KEYS[1], ARGV[6])
+local head = redis.call('GETRANGE', KEYS[1], 0, 70)
+if string.sub(head, 1, 20) ~= ARGV[2] then return 0 end
+if (tonumber(string.sub(head, 21, 40)) or 0) <= tonumber(ARGV[1]) then return 0 end
+if ARGV[3] == '1' and user_of(head) ~= ARGV[6] then return 2 end
+redis.call('SET', KEYS[1], ARGV[4], 'PXAT', ARGV[5])
 return 1
 ";
 
-/// `touch`: ARGV = now, expires, seen. Moves the `e` and `s` fields and the key's
-/// expiry; the record bytes and the version stay as they are.
+/// `touch`: ARGV = now, the expiry and last-seen fields (40 bytes), PEXPIREAT. Moves
+/// those fields and the key's expiry; the version and the record stay as they are.
 /// Returns 1 when touched, 0 when the record is gone.
 const TOUCH: &str = r"
-local e = redis.call('HGET', KEYS[1], 'e')
-if not e or (tonumber(e) or 0) <= tonumber(ARGV[1]) then return 0 end
-redis.call('HSET', KEYS[1], 'e', ARGV[2], 's', ARGV[3])
-redis.call('PEXPIREAT', KEYS[1], ARGV[2])
+local e = redis.call('GETRANGE', KEYS[1], 20, 39)
+if (tonumber(e) or 0) <= tonumber(ARGV[1]) then return 0 end
+redis.call('SETRANGE', KEYS[1], 20, ARGV[2])
+redis.call('PEXPIREAT', KEYS[1], ARGV[3])
 return 1
 ";
 
 /// `delete`: ARGV = now. Returns {1 if a live record was deleted else 0, its user or
 /// nil}.
 const DELETE: &str = r"
-local cur = redis.call('HMGET', KEYS[1], 'e', 'u')
-if redis.call('DEL', KEYS[1]) == 0 then return {0, false} end
+local head = redis.call('GETRANGE', KEYS[1], 0, 70)
+if head == '' then return {0, false} end
+local user = false
+if string.sub(head, 61, 61) == '1' then
+  local n = tonumber(string.sub(head, 62, 71)) or 0
+  user = ''
+  if n > 0 then user = redis.call('GETRANGE', KEYS[1], 71, 70 + n) end
+end
+redis.call('DEL', KEYS[1])
 local live = 0
-if (tonumber(cur[1]) or 0) > tonumber(ARGV[1]) then live = 1 end
-return {live, cur[2]}
+if (tonumber(string.sub(head, 21, 40)) or 0) > tonumber(ARGV[1]) then live = 1 end
+return {live, user}
 ";
 
-/// Revocation by user: ARGV = now, user. Deletes the record only if it is still bound
-/// to that user. Returns 1 when a live record was deleted, else 0.
+/// Revocation by user: ARGV = now, the user's section (as in the header). Deletes the
+/// record only if it is still bound to that user. Returns 1 when a live record was
+/// deleted, else 0.
 const DELETE_IF_USER: &str = r"
-local cur = redis.call('HMGET', KEYS[1], 'e', 'u')
-if cur[2] ~= ARGV[2] then return 0 end
+local head = redis.call('GETRANGE', KEYS[1], 0, 70)
+if head == '' or user_of(head) ~= ARGV[2] then return 0 end
 redis.call('DEL', KEYS[1])
-if (tonumber(cur[1]) or 0) <= tonumber(ARGV[1]) then return 0 end
+if (tonumber(string.sub(head, 21, 40)) or 0) <= tonumber(ARGV[1]) then return 0 end
 return 1
 ";
 
 macro_rules! script {
-    ($name:ident, $source:ident) => {
+    ($name:ident, $source:expr) => {
         pub(crate) fn $name() -> &'static Script {
             static SCRIPT: OnceLock<Script> = OnceLock::new();
-            SCRIPT.get_or_init(|| Script::new($source))
+            SCRIPT.get_or_init(|| Script::new(&$source))
         }
     };
 }
 
 script!(create, CREATE);
-script!(swap, SWAP);
+script!(swap, format!("{USER_OF}{SWAP}"));
 script!(touch, TOUCH);
 script!(delete, DELETE);
-script!(delete_if_user, DELETE_IF_USER);
+script!(delete_if_user, format!("{USER_OF}{DELETE_IF_USER}"));

@@ -11,9 +11,10 @@ use sessionkit_core::{codec, IdHash, Record, SessionStore, StoreError};
 use time::OffsetDateTime;
 use tokio::task::JoinSet;
 
-use crate::keys::{field, Keys};
+use crate::keys::Keys;
 use crate::listing::Snapshots;
 use crate::url;
+use crate::value::{self, ms};
 use crate::{scripts, Connection, Error, RedisOptions};
 
 /// How long a user-index entry is kept even though its session does not exist (yet):
@@ -23,9 +24,10 @@ const INDEX_GRACE_MS: i64 = 60_000;
 
 /// Sessions in Redis (standalone, Sentinel or Cluster).
 ///
-/// Each session is one hash under `<prefix>s:{<id hash>}` that expires through a Redis
-/// TTL (`PEXPIREAT` at the record's `expires_at`); `create`, `compare_and_swap`,
-/// `touch` and `delete` are each one Lua script on that one key. The user index
+/// Each session is one string under `<prefix>s2:{<id hash>}` (a fixed-width header and
+/// the record) that expires through a Redis TTL at the record's `expires_at`; `load` is
+/// one `GET`, `create` one `SET … NX PXAT`, and `compare_and_swap`, `touch` and
+/// `delete` are each one Lua script on that one key. The user index
 /// ([`UserIndex`]) keeps, per user, a sorted set of id hashes under
 /// `<prefix>u:{<SHA-256 of the user>}`. See the [crate docs](crate) for the layout and
 /// why the index may list more than the user's sessions (never fewer).
@@ -70,12 +72,10 @@ fn now_ms() -> i64 {
     ms(OffsetDateTime::now_utc())
 }
 
-fn ms(t: OffsetDateTime) -> i64 {
-    i64::try_from(t.unix_timestamp_nanos().div_euclid(1_000_000)).unwrap_or(i64::MAX)
-}
-
-fn from_ms(ms: i64) -> Option<OffsetDateTime> {
-    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).ok()
+/// The `PXAT` / `PEXPIREAT` of a record expiring at `expires_at`: Redis refuses times
+/// before 1970, which here mean "already expired", so they become the earliest it takes.
+fn expire_at_ms(expires_at: OffsetDateTime) -> i64 {
+    ms(expires_at).max(1)
 }
 
 /// A failed command as a store error: a response timeout is a
@@ -182,32 +182,18 @@ impl RedisStore {
     async fn load_record(&self, id: &IdHash) -> Result<Option<Record>, StoreError> {
         const CONTEXT: &str = "loading a session from Redis";
         let mut conn = self.conn.clone();
-        let (bytes, version, expires, seen): (
-            Option<Vec<u8>>,
-            Option<u64>,
-            Option<i64>,
-            Option<i64>,
-        ) = redis::cmd("HMGET")
+        let stored: Option<Vec<u8>> = redis::cmd("GET")
             .arg(self.keys.session(id))
-            .arg(&[field::RECORD, field::VERSION, field::EXPIRES, field::SEEN])
             .query_async(&mut conn)
             .await
             .map_err(failed(CONTEXT, self.timeout))?;
-        let Some(bytes) = bytes else { return Ok(None) };
-        let mut record = codec::decode(&bytes)?;
-        // `touch` moves these fields without rewriting the record bytes.
-        if let Some(expires_at) = expires.and_then(from_ms) {
-            record.expires_at = expires_at;
-        }
-        if let Some(last_seen) = seen.and_then(from_ms) {
-            record.last_seen = last_seen;
-        }
-        if let Some(version) = version {
-            record.version = version;
-        }
+        let Some(stored) = stored else {
+            return Ok(None);
+        };
+        let record = value::decode(&stored)?;
         if record.id != *id {
             return Err(StoreError::corrupt(
-                "a session hash holds another session's record",
+                "a session key holds another session's record",
             ));
         }
         Ok((!record.is_expired(OffsetDateTime::now_utc())).then_some(record))
@@ -245,7 +231,7 @@ impl RedisStore {
     async fn swap(
         &self,
         record: &Record,
-        bytes: &[u8],
+        stored: &[u8],
         expected_version: u64,
         same_user_only: bool,
     ) -> Result<i64, StoreError> {
@@ -253,14 +239,15 @@ impl RedisStore {
         let mut call = scripts::swap().prepare_invoke();
         call.key(self.keys.session(&record.id))
             .arg(now_ms())
-            .arg(expected_version)
-            .arg(if same_user_only { "1" } else { "0" })
-            .arg(bytes)
-            .arg(record.version)
-            .arg(ms(record.expires_at))
-            .arg(ms(record.last_seen))
-            .arg(if record.user.is_some() { "1" } else { "0" })
-            .arg(record.user.as_deref().unwrap_or(""));
+            .arg(value::version(expected_version))
+            .arg(if same_user_only && record.user.is_some() {
+                "1"
+            } else {
+                "0"
+            })
+            .arg(stored)
+            .arg(expire_at_ms(record.expires_at))
+            .arg(value::user_section(record.user.as_deref()));
         call.invoke_async(&mut conn)
             .await
             .map_err(failed("swapping a session in Redis", self.timeout))
@@ -363,29 +350,39 @@ impl SessionStore for RedisStore {
     }
 
     async fn create(&self, record: &Record) -> Result<(), StoreError> {
+        const CONTEXT: &str = "creating a session in Redis";
         self.timed(async {
-            let bytes = codec::encode(record)?;
+            let stored = value::encode(record, &codec::encode(record)?);
             if let Some(user) = &record.user {
                 self.index(user, &record.id).await?;
             }
+            let key = self.keys.session(&record.id);
+            let expire_at = expire_at_ms(record.expires_at);
             let mut conn = self.conn.clone();
+            let set: Option<String> = redis::cmd("SET")
+                .arg(&key)
+                .arg(&stored)
+                .arg("NX")
+                .arg("PXAT")
+                .arg(expire_at)
+                .query_async(&mut conn)
+                .await
+                .map_err(failed(CONTEXT, self.timeout))?;
+            if set.is_some() {
+                return Ok(());
+            }
+            // The key is taken: only a record expired by this server's clock (which
+            // Redis's may not agree with yet) may be replaced.
             let mut call = scripts::create().prepare_invoke();
-            call.key(self.keys.session(&record.id))
-                .arg(now_ms())
-                .arg(bytes)
-                .arg(record.version)
-                .arg(ms(record.expires_at))
-                .arg(ms(record.last_seen))
-                .arg(if record.user.is_some() { "1" } else { "0" })
-                .arg(record.user.as_deref().unwrap_or(""));
-            let stored: i64 = call
+            call.key(key).arg(now_ms()).arg(&stored).arg(expire_at);
+            let replaced: i64 = call
                 .invoke_async(&mut conn)
                 .await
-                .map_err(failed("creating a session in Redis", self.timeout))?;
-            match stored {
+                .map_err(failed(CONTEXT, self.timeout))?;
+            match replaced {
                 1 => Ok(()),
                 0 => Err(StoreError::Exists),
-                _ => Err(unexpected("creating a session in Redis", "create script")),
+                _ => Err(unexpected(CONTEXT, "create script")),
             }
         })
         .await
@@ -397,8 +394,8 @@ impl SessionStore for RedisStore {
         expected_version: u64,
     ) -> Result<bool, StoreError> {
         self.timed(async {
-            let bytes = codec::encode(record)?;
-            match self.swap(record, &bytes, expected_version, true).await? {
+            let stored = value::encode(record, &codec::encode(record)?);
+            match self.swap(record, &stored, expected_version, true).await? {
                 0 => Ok(false),
                 1 => Ok(true),
                 2 => {
@@ -406,7 +403,7 @@ impl SessionStore for RedisStore {
                     if let Some(user) = &record.user {
                         self.index(user, &record.id).await?;
                     }
-                    Ok(self.swap(record, &bytes, expected_version, false).await? == 1)
+                    Ok(self.swap(record, &stored, expected_version, false).await? == 1)
                 }
                 _ => Err(unexpected("swapping a session in Redis", "swap script")),
             }
@@ -425,8 +422,8 @@ impl SessionStore for RedisStore {
             let mut call = scripts::touch().prepare_invoke();
             call.key(self.keys.session(id))
                 .arg(now_ms())
-                .arg(ms(expires_at))
-                .arg(ms(now));
+                .arg(value::times(expires_at, now))
+                .arg(expire_at_ms(expires_at));
             let touched: i64 = call
                 .invoke_async(&mut conn)
                 .await
@@ -498,7 +495,9 @@ impl UserIndex for RedisStore {
             let (mut conn, user, timeout) = (self.conn.clone(), user.to_owned(), self.timeout);
             deletions.spawn(async move {
                 let mut call = scripts::delete_if_user().prepare_invoke();
-                call.key(key).arg(now_ms()).arg(user);
+                call.key(key)
+                    .arg(now_ms())
+                    .arg(value::user_section(Some(&user)));
                 let deleted: Result<i64, _> = call.invoke_async(&mut conn).await;
                 (member, deleted.map_err(failed(CONTEXT, timeout)))
             });

@@ -100,7 +100,7 @@ async fn sessions_spread_over_every_master(store: &RedisStore, ports: &[u16]) {
     for port in ports {
         let keys: Vec<String> = common::query(
             &format!("redis://127.0.0.1:{port}"),
-            redis::cmd("KEYS").arg(format!("{}s:*", store.key_prefix())),
+            redis::cmd("KEYS").arg(format!("{}s2:*", store.key_prefix())),
         )
         .await;
         assert!(!keys.is_empty(), "the master on port {port} holds sessions");

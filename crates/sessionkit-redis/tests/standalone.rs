@@ -72,7 +72,7 @@ async fn keys_hold_only_hashes_and_every_key_has_a_hash_tag() {
     assert_eq!(
         keys.len(),
         2,
-        "one session hash and one user index: {keys:?}"
+        "one session key and one user index: {keys:?}"
     );
     for key in &keys {
         assert!(!key.contains(&id.to_string()), "a key holds the raw id");
@@ -87,14 +87,29 @@ async fn keys_hold_only_hashes_and_every_key_has_a_hash_tag() {
         );
     }
     assert!(keys.contains(&store.session_key(&id.hash())));
-    let fields: Vec<String> = cmd(
+    let kind: String = cmd(
         &store,
-        redis::cmd("HKEYS").arg(store.session_key(&id.hash())),
+        redis::cmd("TYPE").arg(store.session_key(&id.hash())),
     )
     .await;
-    let mut fields = fields;
-    fields.sort();
-    assert_eq!(fields, ["e", "r", "s", "u", "v"]);
+    assert_eq!(kind, "string", "one string per session");
+    let stored: Vec<u8> = cmd(&store, redis::cmd("GET").arg(store.session_key(&id.hash()))).await;
+    let head = String::from_utf8_lossy(&stored[..71 + user.len()]).into_owned();
+    assert_eq!(
+        &head[..20],
+        format!("{:020}", r.version),
+        "the header starts with the version"
+    );
+    assert_eq!(
+        &head[20..40],
+        format!("{:020}", r.expires_at.unix_timestamp_nanos() / 1_000_000),
+        "then the expiry in unix milliseconds"
+    );
+    assert_eq!(
+        &head[60..],
+        format!("1{:010}{user}", user.len()),
+        "then the user"
+    );
     common::delete_all(&store).await;
 }
 
@@ -130,21 +145,34 @@ async fn session_keys_expire_with_a_redis_ttl_at_expires_at() {
 }
 
 #[tokio::test]
-async fn touch_moves_only_expiry_fields_and_ttl_not_the_record_bytes_or_version() {
+async fn touch_moves_only_the_expiry_fields_and_ttl_not_the_record_bytes_or_version() {
     let Some(store) = common::shared_store().await else {
         return;
     };
     let r = record(time::Duration::minutes(5), Some("toucher"));
     store.create(&r).await.expect("create");
     let key = store.session_key(&r.id);
-    let before: Vec<u8> = cmd(&store, redis::cmd("HGET").arg(&key).arg("r")).await;
+    let before: Vec<u8> = cmd(&store, redis::cmd("GET").arg(&key)).await;
     let later = OffsetDateTime::now_utc() + time::Duration::hours(2);
     let now = OffsetDateTime::now_utc();
     assert!(store.touch(&r.id, later, now).await.expect("touch"));
-    let after: Vec<u8> = cmd(&store, redis::cmd("HGET").arg(&key).arg("r")).await;
-    assert_eq!(before, after, "touch does not rewrite the record bytes");
-    let version: u64 = cmd(&store, redis::cmd("HGET").arg(&key).arg("v")).await;
-    assert_eq!(version, r.version);
+    let after: Vec<u8> = cmd(&store, redis::cmd("GET").arg(&key)).await;
+    assert_eq!(before.len(), after.len());
+    assert_eq!(
+        before[..20],
+        after[..20],
+        "touch does not change the version"
+    );
+    assert_eq!(
+        before[60..],
+        after[60..],
+        "touch does not rewrite the user or the record bytes"
+    );
+    assert_ne!(
+        before[20..60],
+        after[20..60],
+        "touch moves expiry and last-seen"
+    );
     let at: i64 = cmd(&store, redis::cmd("PEXPIRETIME").arg(&key)).await;
     assert_eq!(at, (later.unix_timestamp_nanos() / 1_000_000) as i64);
     let loaded = store.load(&r.id).await.expect("load").expect("live");
@@ -367,4 +395,96 @@ fn the_sequential_suite_runs_every_case_of_the_conformance_macro() {
         "tests/common/mod.rs runs the cases of store_conformance! one by one for the \
          cluster and sentinel tests: keep its list in step with the macro"
     );
+}
+
+#[tokio::test]
+async fn create_replaces_a_record_that_redis_still_holds_but_this_clock_counts_as_expired() {
+    let Some(store) = common::shared_store().await else {
+        return;
+    };
+    // A record already past its expiry by the application's clock, whose key Redis
+    // keeps for another minute (clocks that disagree): `SET NX` finds it, the fallback
+    // script replaces it.
+    let mut stale = record(time::Duration::minutes(1), None);
+    store.create(&stale).await.expect("create");
+    let key = store.session_key(&stale.id);
+    let past = OffsetDateTime::now_utc() - time::Duration::seconds(5);
+    let _: i64 = cmd(
+        &store,
+        redis::cmd("SETRANGE")
+            .arg(&key)
+            .arg(20)
+            .arg(format!("{:020}", past.unix_timestamp_nanos() / 1_000_000)),
+    )
+    .await;
+    assert!(store.load(&stale.id).await.expect("load").is_none());
+    stale.expires_at = OffsetDateTime::now_utc() + time::Duration::minutes(10);
+    stale.data.insert("fresh".into(), json!(true));
+    store
+        .create(&stale)
+        .await
+        .expect("create over a record expired by this clock");
+    let loaded = store.load(&stale.id).await.expect("load").expect("live");
+    assert_eq!(loaded.data.get("fresh"), Some(&json!(true)));
+    let at: i64 = cmd(&store, redis::cmd("PEXPIRETIME").arg(&key)).await;
+    assert_eq!(
+        at,
+        (stale.expires_at.unix_timestamp_nanos() / 1_000_000) as i64
+    );
+    assert!(
+        matches!(
+            store.create(&stale).await,
+            Err(sessionkit_core::StoreError::Exists)
+        ),
+        "a live record is never replaced"
+    );
+
+    // A compare-and-swap moves the key's TTL with the record's expiry.
+    let mut next = loaded.clone();
+    next.version += 1;
+    next.expires_at += time::Duration::hours(3);
+    assert!(store
+        .compare_and_swap(&next, loaded.version)
+        .await
+        .expect("cas"));
+    let at: i64 = cmd(&store, redis::cmd("PEXPIRETIME").arg(&key)).await;
+    assert_eq!(
+        at,
+        (next.expires_at.unix_timestamp_nanos() / 1_000_000) as i64
+    );
+    common::delete_all(&store).await;
+}
+
+#[tokio::test]
+async fn a_session_left_in_the_version_1_hash_layout_is_ignored_not_an_error() {
+    let Some(store) = common::shared_store().await else {
+        return;
+    };
+    let r = record(time::Duration::hours(1), None);
+    let old_key = format!("{}s:{{{}}}", store.key_prefix(), r.id.to_hex());
+    let _: i64 = cmd(
+        &store,
+        redis::cmd("HSET")
+            .arg(&old_key)
+            .arg("r")
+            .arg("x")
+            .arg("v")
+            .arg(1),
+    )
+    .await;
+    assert!(
+        store
+            .load(&r.id)
+            .await
+            .expect("no WRONGTYPE error")
+            .is_none(),
+        "the old layout is not read"
+    );
+    store
+        .create(&r)
+        .await
+        .expect("a new session under the same id");
+    assert!(store.load(&r.id).await.expect("load").is_some());
+    let _: i64 = cmd(&store, redis::cmd("DEL").arg(&old_key)).await;
+    common::delete_all(&store).await;
 }

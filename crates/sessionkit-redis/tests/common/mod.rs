@@ -117,18 +117,30 @@ pub async fn delete_all(store: &RedisStore) {
     }
 }
 
-/// Overwrites the stored record bytes of `id` with garbage (the version, expiry and
-/// user fields stay, as after a bad write of the record alone).
+/// Overwrites the stored record bytes of `id` with garbage (the header with the
+/// version, expiry and user stays, as after a bad write of the record alone).
 pub async fn corrupt(store: &RedisStore, id: &IdHash) {
     let mut conn = store.connection();
-    let replaced: i64 = redis::cmd("HSET")
-        .arg(store.session_key(id))
-        .arg("r")
-        .arg(&b"\x01{\"id\": not json \xff"[..])
+    let key = store.session_key(id);
+    let stored: Vec<u8> = redis::cmd("GET")
+        .arg(&key)
         .query_async(&mut conn)
         .await
+        .expect("read the session value");
+    assert!(stored.len() > 71, "the corrupted session existed");
+    let user_len: usize = std::str::from_utf8(&stored[61..71])
+        .expect("the header is ASCII")
+        .parse()
+        .expect("the user length is a number");
+    let mut garbage = stored[..71 + user_len].to_vec();
+    garbage.extend_from_slice(b"\x01{\"id\": not json \xff");
+    redis::cmd("SET")
+        .arg(&key)
+        .arg(garbage)
+        .arg("KEEPTTL")
+        .query_async::<()>(&mut conn)
+        .await
         .expect("overwrite the record bytes");
-    assert_eq!(replaced, 0, "the corrupted session existed (no new field)");
 }
 
 /// Every case of the store conformance suite, one after another, on one store (for
