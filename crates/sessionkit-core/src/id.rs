@@ -98,7 +98,13 @@ impl IdHash {
 
     /// Lower-case hex, 64 characters: the form text-keyed stores use.
     pub fn to_hex(&self) -> String {
-        hex::encode(self.0)
+        // `hex::encode` goes character by character through an iterator; the slice
+        // form is a table lookup per byte (text-keyed stores build a key per call).
+        let mut text = [0u8; 64];
+        match hex::encode_to_slice(self.0, &mut text) {
+            Ok(()) => String::from_utf8_lossy(&text).into_owned(),
+            Err(_) => hex::encode(self.0),
+        }
     }
 
     /// Parses the 64-character hex form (either case).
@@ -183,6 +189,16 @@ impl<'de> serde::Deserialize<'de> for IdHash {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hex_is_lower_case_two_digits_per_byte_in_order() {
+        let bytes: [u8; 32] = std::array::from_fn(|i| (i as u8).wrapping_mul(37) ^ 0xa5);
+        let hash = IdHash::from_bytes(bytes);
+        let want: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(hash.to_hex(), want);
+        assert_eq!(IdHash::from_bytes([0xff; 32]).to_hex(), "ff".repeat(32));
+        assert_eq!(IdHash::from_hex(&want.to_uppercase()), Some(hash));
+    }
 
     #[test]
     fn id_hashes_are_equal_exactly_when_every_byte_is() {

@@ -55,16 +55,23 @@ pub(crate) fn user_section(user: Option<&str>) -> String {
     }
 }
 
-/// The value to store for `record`, whose encoding is `encoded`.
+/// The value to store for `record`, whose encoding is `encoded`: written into one
+/// buffer (this runs on every create and save).
 pub(crate) fn encode(record: &Record, encoded: &[u8]) -> Vec<u8> {
-    let head = format!(
-        "{}{}{}",
-        version(record.version),
-        times(record.expires_at, record.last_seen),
-        user_section(record.user.as_deref())
+    use std::io::Write as _;
+    let user = record.user.as_deref();
+    let user_len = user.map_or(0, str::len);
+    let mut value = Vec::with_capacity(HEADER + user_len + encoded.len());
+    // Writing into a Vec cannot fail.
+    let _ = write!(
+        value,
+        "{:020}{:020}{:020}{}{user_len:010}{}",
+        record.version,
+        ms(record.expires_at),
+        ms(record.last_seen),
+        if user.is_some() { '1' } else { '0' },
+        user.unwrap_or("")
     );
-    let mut value = Vec::with_capacity(head.len() + encoded.len());
-    value.extend_from_slice(head.as_bytes());
     value.extend_from_slice(encoded);
     value
 }
