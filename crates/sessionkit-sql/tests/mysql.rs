@@ -16,8 +16,9 @@ use tokio::sync::OnceCell;
 
 const URL_VAR: &str = "SESSIONKIT_TEST_MYSQL_URL";
 
-/// A migrated store on a table of its own, or `None` (skip) without a server URL.
-async fn store() -> Option<MySqlStore> {
+/// A store on a table of its own that `migrate` has not touched yet, or `None` (skip)
+/// without a server URL.
+async fn unmigrated() -> Option<MySqlStore> {
     let url = env::service_url(URL_VAR)?;
     let store = MySqlStore::connect(&url, PoolOptions::default().with_max_connections(4))
         .await
@@ -25,8 +26,19 @@ async fn store() -> Option<MySqlStore> {
         .with_table_name(&common::unique_table())
         .expect("test table names are valid");
     sweep(&store).await;
+    Some(store)
+}
+
+/// A migrated store on a table of its own, or `None` (skip) without a server URL.
+async fn store() -> Option<MySqlStore> {
+    let store = unmigrated().await?;
     store.migrate().await.expect("migrate");
     Some(store)
+}
+
+/// Drops the test's tables.
+async fn done(store: &MySqlStore) {
+    drop_table(store).await;
 }
 
 /// Drops the test tables that runs over ten minutes ago left behind (once per binary).
@@ -202,83 +214,11 @@ const VERSION_1_TABLE: &[&str] = &[
     "INSERT INTO `{t}_schema` VALUES (1, 0)",
 ];
 
-/// The `purge_after` of a row.
-async fn purge_after(store: &MySqlStore, id: IdHash) -> i64 {
-    let t = store.table_name();
-    sqlx::query_scalar(&format!("SELECT purge_after FROM `{t}` WHERE id_hash = ?"))
-        .bind(common::key(&id))
-        .fetch_one(store.pool())
-        .await
-        .expect("read purge_after")
-}
-
-#[tokio::test]
-async fn expiry_index_moves_only_when_a_write_leaves_its_slack() {
-    let Some(store) = store().await else { return };
-    common::check_expiry_index_slack(
-        &store,
-        |id| purge_after(&store, id),
-        |id, value| {
-            let store = store.clone();
-            async move {
-                let t = store.table_name().to_owned();
-                sqlx::query(&format!(
-                    "UPDATE `{t}` SET purge_after = ? WHERE id_hash = ?"
-                ))
-                .bind(value)
-                .bind(common::key(&id))
-                .execute(store.pool())
-                .await
-                .expect("overwrite purge_after");
-            }
-        },
-    )
-    .await;
-    drop_table(&store).await;
-}
-
-#[tokio::test]
-async fn a_version_1_table_is_upgraded_and_keeps_its_sessions() {
-    let Some(store) = store().await else { return };
-    let fresh = store
-        .clone()
-        .with_table_name(&common::unique_table())
-        .expect("valid");
-    let t = fresh.table_name().to_owned();
-    for statement in VERSION_1_TABLE {
-        sqlx::query(&statement.replace("{t}", &t))
-            .execute(fresh.pool())
-            .await
-            .expect("create the version-1 table");
-    }
-    let (legacy, row) = common::legacy_session();
-    sqlx::query(&format!("INSERT INTO `{t}` (id_hash, data, expires_at, version, user_key, created_at, last_seen) VALUES (?, ?, ?, ?, ?, ?, ?)"))
-        .bind(row.0)
-        .bind(row.1)
-        .bind(row.2)
-        .bind(row.3)
-        .bind("legacy-user")
-        .bind(row.4)
-        .bind(row.5)
-        .execute(fresh.pool())
-        .await
-        .expect("insert a version-1 row");
-    fresh.migrate().await.expect("upgrade");
-    fresh.migrate().await.expect("migrate again: nothing to do");
-    let versions: Vec<i64> = sqlx::query_scalar(&format!(
-        "SELECT version FROM `{t}_schema` ORDER BY version"
-    ))
-    .fetch_all(fresh.pool())
-    .await
-    .expect("read schema versions");
-    assert_eq!(versions, vec![1, 2]);
-    let indexes: Vec<String> = sqlx::query_scalar("SELECT DISTINCT CAST(index_name AS CHAR) FROM information_schema.statistics WHERE table_schema = DATABASE() AND table_name = ?")
-        .bind(&t)
-        .fetch_all(fresh.pool())
-        .await
-        .expect("list the indexes");
-    let purge = purge_after(&fresh, legacy.id).await;
-    common::check_upgraded(&fresh, &legacy, purge, &indexes, &t).await;
-    drop_table(&fresh).await;
-    drop_table(&store).await;
+common::expiry_index_tests! {
+    version_1_table: VERSION_1_TABLE,
+    read_purge: "SELECT purge_after FROM `{t}` WHERE id_hash = ?",
+    write_purge: "UPDATE `{t}` SET purge_after = ? WHERE id_hash = ?",
+    insert_version_1_row: "INSERT INTO `{t}` (id_hash, data, expires_at, version, user_key, created_at, last_seen) VALUES (?, ?, ?, ?, ?, ?, ?)",
+    schema_versions: "SELECT version FROM `{t}_schema` ORDER BY version",
+    list_indexes: "SELECT DISTINCT CAST(index_name AS CHAR) FROM information_schema.statistics WHERE table_schema = DATABASE() AND table_name = ?",
 }

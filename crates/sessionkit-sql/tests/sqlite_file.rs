@@ -37,16 +37,27 @@ async fn fresh_url() -> String {
     format!("sqlite://{}", path.display())
 }
 
-/// A migrated store on a database file of its own.
-async fn store() -> Option<SqliteStore> {
+/// A store on a database file of its own that `migrate` has not touched yet.
+async fn unmigrated() -> Option<SqliteStore> {
     let store = SqliteStore::connect(
         &fresh_url().await,
         PoolOptions::default().with_max_connections(4),
     )
     .await
     .expect("open a new SQLite file");
+    Some(store)
+}
+
+/// A migrated store on a database file of its own.
+async fn store() -> Option<SqliteStore> {
+    let store = unmigrated().await?;
     store.migrate().await.expect("migrate");
     Some(store)
+}
+
+/// Closes the test's database file.
+async fn done(store: &SqliteStore) {
+    store.close().await;
 }
 
 sessionkit_testkit::store_conformance!(
@@ -217,83 +228,11 @@ const VERSION_1_TABLE: &[&str] = &[
     "INSERT INTO \"{t}_schema\" VALUES (1, 0)",
 ];
 
-/// The `purge_after` of a row.
-async fn purge_after(store: &SqliteStore, id: IdHash) -> i64 {
-    let t = store.table_name();
-    sqlx::query_scalar(&format!(
-        "SELECT purge_after FROM \"{t}\" WHERE id_hash = ?1"
-    ))
-    .bind(common::key(&id))
-    .fetch_one(store.pool())
-    .await
-    .expect("read purge_after")
-}
-
-#[tokio::test]
-async fn expiry_index_moves_only_when_a_write_leaves_its_slack() {
-    let Some(store) = store().await else { return };
-    common::check_expiry_index_slack(
-        &store,
-        |id| purge_after(&store, id),
-        |id, value| {
-            let store = store.clone();
-            async move {
-                let t = store.table_name().to_owned();
-                sqlx::query(&format!(
-                    "UPDATE \"{t}\" SET purge_after = ?1 WHERE id_hash = ?2"
-                ))
-                .bind(value)
-                .bind(common::key(&id))
-                .execute(store.pool())
-                .await
-                .expect("overwrite purge_after");
-            }
-        },
-    )
-    .await;
-    store.close().await;
-}
-
-#[tokio::test]
-async fn a_version_1_table_is_upgraded_and_keeps_its_sessions() {
-    let fresh = SqliteStore::connect(&fresh_url().await, PoolOptions::default())
-        .await
-        .expect("open a new SQLite file");
-    let t = fresh.table_name().to_owned();
-    for statement in VERSION_1_TABLE {
-        sqlx::query(&statement.replace("{t}", &t))
-            .execute(fresh.pool())
-            .await
-            .expect("create the version-1 table");
-    }
-    let (legacy, row) = common::legacy_session();
-    sqlx::query(&format!("INSERT INTO \"{t}\" (id_hash, data, expires_at, version, user_key, created_at, last_seen) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"))
-        .bind(row.0)
-        .bind(row.1)
-        .bind(row.2)
-        .bind(row.3)
-        .bind("legacy-user")
-        .bind(row.4)
-        .bind(row.5)
-        .execute(fresh.pool())
-        .await
-        .expect("insert a version-1 row");
-    fresh.migrate().await.expect("upgrade");
-    fresh.migrate().await.expect("migrate again: nothing to do");
-    let versions: Vec<i64> = sqlx::query_scalar(&format!(
-        "SELECT version FROM \"{t}_schema\" ORDER BY version"
-    ))
-    .fetch_all(fresh.pool())
-    .await
-    .expect("read schema versions");
-    assert_eq!(versions, vec![1, 2]);
-    let indexes: Vec<String> =
-        sqlx::query_scalar("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = ?1")
-            .bind(&t)
-            .fetch_all(fresh.pool())
-            .await
-            .expect("list the indexes");
-    let purge = purge_after(&fresh, legacy.id).await;
-    common::check_upgraded(&fresh, &legacy, purge, &indexes, &t).await;
-    fresh.close().await;
+common::expiry_index_tests! {
+    version_1_table: VERSION_1_TABLE,
+    read_purge: "SELECT purge_after FROM \"{t}\" WHERE id_hash = ?1",
+    write_purge: "UPDATE \"{t}\" SET purge_after = ?1 WHERE id_hash = ?2",
+    insert_version_1_row: "INSERT INTO \"{t}\" (id_hash, data, expires_at, version, user_key, created_at, last_seen) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    schema_versions: "SELECT version FROM \"{t}_schema\" ORDER BY version",
+    list_indexes: "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = ?1",
 }

@@ -490,3 +490,109 @@ pub(crate) async fn check_upgraded<S: SessionStore>(
         1
     );
 }
+
+/// The expiry-index tests of one backend: the slack rules
+/// ([`check_expiry_index_slack`]) and the upgrade of a version-1 table
+/// ([`check_upgraded`]). The test file provides `unmigrated()` (a store on a table or
+/// file of its own that `migrate` has not touched, or `None` to skip) and `done(&store)`
+/// (removes what it left); the arguments are the backend's SQL, with `{t}` for the
+/// table name:
+///
+/// - `version_1_table`: the statements that created a version-1 table and recorded
+///   its schema version;
+/// - `read_purge` (`id_hash` as the one parameter), `write_purge` (value, `id_hash`);
+/// - `insert_version_1_row`: the seven columns of a version-1 row, in table order;
+/// - `schema_versions`: the recorded versions, in order;
+/// - `list_indexes`: the table's index names (the table name as the one parameter).
+#[allow(unused_macros)] // test files without a SQL server of their own do not use it
+macro_rules! expiry_index_tests {
+    (
+        version_1_table: $version_1:expr,
+        read_purge: $read:expr,
+        write_purge: $write:expr,
+        insert_version_1_row: $insert:expr,
+        schema_versions: $versions:expr,
+        list_indexes: $indexes:expr $(,)?
+    ) => {
+        #[tokio::test]
+        async fn expiry_index_moves_only_when_a_write_leaves_its_slack() {
+            let Some(store) = unmigrated().await else {
+                return;
+            };
+            store.migrate().await.expect("migrate");
+            let table = store.table_name().to_owned();
+            let read = |id: sessionkit_core::IdHash| {
+                let (store, sql) = (store.clone(), $read.replace("{t}", &table));
+                async move {
+                    sqlx::query_scalar::<_, i64>(&sql)
+                        .bind(common::key(&id))
+                        .fetch_one(store.pool())
+                        .await
+                        .expect("read purge_after")
+                }
+            };
+            let write = |id: sessionkit_core::IdHash, value: i64| {
+                let (store, sql) = (store.clone(), $write.replace("{t}", &table));
+                async move {
+                    sqlx::query(&sql)
+                        .bind(value)
+                        .bind(common::key(&id))
+                        .execute(store.pool())
+                        .await
+                        .expect("overwrite purge_after");
+                }
+            };
+            common::check_expiry_index_slack(&store, read, write).await;
+            done(&store).await;
+        }
+
+        #[tokio::test]
+        async fn a_version_1_table_is_upgraded_and_keeps_its_sessions() {
+            let Some(store) = unmigrated().await else {
+                return;
+            };
+            let t = store.table_name().to_owned();
+            let sql = |text: &str| text.replace("{t}", &t);
+            for statement in $version_1 {
+                sqlx::query(&sql(statement))
+                    .execute(store.pool())
+                    .await
+                    .expect("create the version-1 table");
+            }
+            let (legacy, row) = common::legacy_session();
+            sqlx::query(&sql($insert))
+                .bind(row.0)
+                .bind(row.1)
+                .bind(row.2)
+                .bind(row.3)
+                .bind("legacy-user")
+                .bind(row.4)
+                .bind(row.5)
+                .execute(store.pool())
+                .await
+                .expect("insert a version-1 row");
+            store.migrate().await.expect("upgrade");
+            store.migrate().await.expect("migrate again: nothing to do");
+            let versions: Vec<i64> = sqlx::query_scalar(&sql($versions))
+                .fetch_all(store.pool())
+                .await
+                .expect("read schema versions");
+            assert_eq!(versions, vec![1, 2]);
+            let indexes: Vec<String> = sqlx::query_scalar($indexes)
+                .bind(&t)
+                .fetch_all(store.pool())
+                .await
+                .expect("list the indexes");
+            let purge: i64 = sqlx::query_scalar(&sql($read))
+                .bind(common::key(&legacy.id))
+                .fetch_one(store.pool())
+                .await
+                .expect("read purge_after");
+            common::check_upgraded(&store, &legacy, purge, &indexes, &t).await;
+            done(&store).await;
+        }
+    };
+}
+
+#[allow(unused_imports)]
+pub(crate) use expiry_index_tests;
