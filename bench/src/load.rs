@@ -133,11 +133,19 @@ pub struct Measurement {
     pub latencies_ns: Vec<u64>,
     /// CPU time during the window: the load generator's and everything else's.
     pub cpu: CpuTimes,
+    /// Requests per second of each round merged into this measurement, in order.
+    pub rounds: Vec<f64>,
 }
 
 impl Measurement {
     /// Adds another round of the same cell.
     pub fn merge(&mut self, other: Self) {
+        let first = self.rounds.is_empty();
+        if other.rounds.is_empty() {
+            self.rounds.push(other.rps());
+        } else {
+            self.rounds.extend(other.rounds);
+        }
         self.requests += other.requests;
         self.errors += other.errors;
         self.window += other.window;
@@ -146,6 +154,14 @@ impl Measurement {
         self.cpu.client_ns += other.cpu.client_ns;
         self.cpu.server_ns += other.cpu.server_ns;
         self.cpu.machine_ns += other.cpu.machine_ns;
+        self.cpu.server_cycles = if first {
+            other.cpu.server_cycles
+        } else {
+            self.cpu
+                .server_cycles
+                .zip(other.cpu.server_cycles)
+                .map(|(a, b)| a + b)
+        };
     }
 
     /// Successful requests per second.
@@ -174,6 +190,13 @@ impl Measurement {
             return 0.0;
         }
         self.cpu.server_ns as f64 / 1_000.0 / self.requests as f64
+    }
+
+    /// CPU cycles of the server worker thread per successful request (`None` without a
+    /// cycle counter).
+    pub fn server_cycles_per_request(&self) -> Option<f64> {
+        let cycles = self.cpu.server_cycles?;
+        (self.requests > 0).then(|| cycles as f64 / self.requests as f64)
     }
 
     /// Share of one CPU the load generator used during the window (0..=1 per thread).
@@ -347,6 +370,10 @@ pub async fn measure(
             client_ns: after.client_ns.saturating_sub(before.client_ns),
             server_ns: after.server_ns.saturating_sub(before.server_ns),
             machine_ns: after.machine_ns.saturating_sub(before.machine_ns),
+            server_cycles: after
+                .server_cycles
+                .zip(before.server_cycles)
+                .map(|(a, b)| a.saturating_sub(b)),
         },
         ..Measurement::default()
     };

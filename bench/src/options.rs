@@ -20,17 +20,17 @@ pub struct Options {
     #[arg(long)]
     pub quick: bool,
 
-    /// Measured time per cell, in milliseconds, split over the rounds (full: 5000,
+    /// Measured time per cell, in milliseconds, split over the rounds (full: 8000,
     /// quick: 400).
     #[arg(long, value_name = "MS")]
     pub duration_ms: Option<u64>,
 
-    /// Warm-up before each round of a cell, in milliseconds (full: 300, quick: 150).
+    /// Warm-up before each round of a cell, in milliseconds (full: 200, quick: 150).
     #[arg(long, value_name = "MS")]
     pub warmup_ms: Option<u64>,
 
     /// Rounds per cell: the libraries of one store and route take turns this many
-    /// times, so a burst of other work on the machine hits them alike (full: 5,
+    /// times, so a burst of other work on the machine hits them alike (full: 10,
     /// quick: 1).
     #[arg(long, value_name = "N")]
     pub rounds: Option<u32>,
@@ -111,7 +111,7 @@ impl Options {
         let (duration, warmup, rounds, connections, sessions) = if self.quick {
             (400, 150, 1, 16, 100_000)
         } else {
-            (5_000, 300, 5, 32, 1_000_000)
+            (8_000, 200, 10, 32, 1_000_000)
         };
         let mut stores = self.stores.clone();
         stores.dedup();

@@ -3,8 +3,59 @@
 
 use std::fmt::{self, Display, Write as _};
 
+use crate::load::Measurement;
 use crate::options::{Library, MemorySubject, Route, StoreKind};
 use crate::run::{Cell, Report};
+
+/// How one cell's throughput compares with another's measured beside it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Ratio {
+    /// The median of the rounds' ratios (each round measures both cells back to back,
+    /// so a slow stretch of the machine hits both); the ratio of the totals when the
+    /// cells do not have the same rounds.
+    pub value: f64,
+    /// The lowest round's ratio.
+    pub low: f64,
+    /// The highest round's ratio.
+    pub high: f64,
+}
+
+impl Ratio {
+    /// `ours` over `theirs`, round by round; `None` when `theirs` served nothing.
+    pub fn between(ours: &Measurement, theirs: &Measurement) -> Option<Self> {
+        let paired = ours.rounds.len() == theirs.rounds.len() && !ours.rounds.is_empty();
+        let mut rounds: Vec<f64> = if paired {
+            ours.rounds
+                .iter()
+                .zip(&theirs.rounds)
+                .map(|(a, b)| ratio(*a, *b))
+                .collect::<Option<_>>()?
+        } else {
+            vec![ratio(ours.rps(), theirs.rps())?]
+        };
+        rounds.sort_by(f64::total_cmp);
+        let middle = rounds.len() / 2;
+        let value = if rounds.len() % 2 == 0 {
+            (rounds[middle - 1] + rounds[middle]) / 2.0
+        } else {
+            rounds[middle]
+        };
+        Some(Self {
+            value,
+            low: rounds[0],
+            high: rounds[rounds.len() - 1],
+        })
+    }
+
+    /// `0.97×`, with the rounds' range when there was more than one (`0.97× (0.93–1.01)`).
+    pub fn with_range(&self) -> String {
+        if self.low == self.high {
+            format!("{:.2}×", self.value)
+        } else {
+            format!("{:.2}× ({:.2}–{:.2})", self.value, self.low, self.high)
+        }
+    }
+}
 
 /// Formats a number rounded to an integer, with thousands separators.
 pub fn thousands(value: f64) -> String {
@@ -60,18 +111,37 @@ impl Report {
     }
 
     /// Requests per second of `library` over bare axum on the same route.
-    pub fn vs_bare(&self, cell: &Cell) -> Option<f64> {
+    pub fn vs_bare(&self, cell: &Cell) -> Option<Ratio> {
         let bare = self.find(cell.store, cell.route, Library::Axum)?;
-        ratio(cell.measurement.rps(), bare.measurement.rps())
+        Ratio::between(&cell.measurement, &bare.measurement)
+    }
+
+    /// Bare axum's server cycles per request over `cell`'s: the throughput ratio a
+    /// machine with no neighbours would show if the server alone were the limit.
+    pub fn cycles_vs_bare(&self, cell: &Cell) -> Option<f64> {
+        let bare = self.find(cell.store, cell.route, Library::Axum)?;
+        ratio(
+            bare.measurement.server_cycles_per_request()?,
+            cell.measurement.server_cycles_per_request()?,
+        )
     }
 
     /// Requests per second of sessionkit over tower-sessions on the same store and route.
-    pub fn vs_tower_sessions(&self, cell: &Cell) -> Option<f64> {
+    pub fn vs_tower_sessions(&self, cell: &Cell) -> Option<Ratio> {
         if cell.library != Library::Sessionkit {
             return None;
         }
         let theirs = self.find(cell.store, cell.route, Library::TowerSessions)?;
-        ratio(cell.measurement.rps(), theirs.measurement.rps())
+        Ratio::between(&cell.measurement, &theirs.measurement)
+    }
+
+    /// `figure`, followed by the ratio of server cycles per request to bare axum's
+    /// where they were counted.
+    fn with_cycles(&self, figure: String, cell: &Cell) -> String {
+        match self.cycles_vs_bare(cell) {
+            Some(c) => format!("{figure}; by server cycles per request {c:.3}×"),
+            None => figure,
+        }
     }
 
     fn goals(&self) -> Vec<(String, bool, String)> {
@@ -81,8 +151,8 @@ impl Report {
                 if let Some(r) = self.vs_bare(cell) {
                     goals.push((
                         format!("{kind}: idle route within 3% of bare axum"),
-                        r >= 0.97,
-                        format!("{r:.3}× bare"),
+                        r.value >= 0.97,
+                        self.with_cycles(figure(r, "bare"), cell),
                     ));
                 }
             }
@@ -91,8 +161,8 @@ impl Report {
             if let Some(r) = self.vs_bare(cell) {
                 goals.push((
                     "memory: read route at least 0.9× bare axum".to_owned(),
-                    r >= 0.9,
-                    format!("{r:.3}× bare"),
+                    r.value >= 0.9,
+                    self.with_cycles(figure(r, "bare"), cell),
                 ));
             }
         }
@@ -106,14 +176,14 @@ impl Report {
             };
             let strictly = matches!(cell.route, Route::Write | Route::New);
             let (met, wanted) = if strictly {
-                (r > 1.0, "faster than")
+                (r.value > 1.0, "faster than")
             } else {
-                (r >= 1.0, "at least as fast as")
+                (r.value >= 1.0, "at least as fast as")
             };
             goals.push((
                 format!("{store}/{}: {wanted} tower-sessions", cell.route),
                 met,
-                format!("{r:.3}×"),
+                figure(r, "tower-sessions"),
             ));
         }
         for row in self
@@ -160,8 +230,17 @@ fn ratio(a: f64, b: f64) -> Option<f64> {
     (b > 0.0).then(|| a / b)
 }
 
-fn opt_ratio(r: Option<f64>) -> String {
-    r.map_or_else(|| "".to_owned(), |r| format!("{r:.2}×"))
+fn opt_ratio(r: Option<Ratio>) -> String {
+    r.map_or_else(String::new, |r| r.with_range())
+}
+
+/// A goal's figure: the median ratio to three places, and the rounds' range.
+fn figure(r: Ratio, of: &str) -> String {
+    if r.low == r.high {
+        format!("{:.3}× {of}", r.value)
+    } else {
+        format!("{:.3}× {of} (rounds {:.2}–{:.2})", r.value, r.low, r.high)
+    }
 }
 
 impl Display for Report {
@@ -172,7 +251,8 @@ impl Display for Report {
         writeln!(
             f,
             "{} keep-alive connections; {:.1} s measured per cell in {} round(s), each after \
-             {:.2} s of warm-up, the servers of a store taking turns; {}.{}",
+             {:.2} s of warm-up, the servers of a store taking turns; ratios are the median \
+             of the rounds' ratios, their range in brackets; {}.{}",
             s.connections,
             s.duration.as_secs_f64(),
             s.rounds,
@@ -204,6 +284,8 @@ impl Display for Report {
                     },
                     opt_ratio(self.vs_tower_sessions(c)),
                     format!("{:.1}", m.server_us_per_request()),
+                    m.server_cycles_per_request()
+                        .map_or_else(String::new, thousands),
                     format!(
                         "{:.2} / {:.2} / {:.2}",
                         m.server_load(),
@@ -226,6 +308,7 @@ impl Display for Report {
                 "vs bare",
                 "vs tower-sessions",
                 "server CPU µs/req",
+                "server cycles/req",
                 "CPUs server / client / other",
                 "errors",
             ],

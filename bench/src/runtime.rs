@@ -6,12 +6,20 @@
 //! pins those threads. CPU time comes from `/proc/self/task/<tid>/schedstat`
 //! (nanoseconds on the CPU), so a cell can tell how much CPU the server side used per
 //! request and whether the load generator was the bottleneck.
+//!
+//! On a shared virtual machine the on-CPU time also counts the moments the host ran
+//! another guest on our CPU, so it varies with the neighbours. Where the kernel lets a
+//! process count CPU cycles (`perf_event_open`, through `perf-event2`), the server
+//! worker's cycles (user and kernel) are counted too: cycles only advance while the
+//! thread really runs, so cycles per request measure the server's own work.
 
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+use perf_event::events::Hardware;
+use perf_event::Counter;
 use tokio::runtime::Runtime;
 
 use crate::BoxError;
@@ -28,6 +36,7 @@ pub struct Runtimes {
     pub client: Runtime,
     server_tids: Tids,
     client_tids: Tids,
+    server_cycles: Option<Arc<Mutex<Counter>>>,
     /// How the threads were placed, for the report.
     pub placement: String,
 }
@@ -61,6 +70,20 @@ fn build(name: &str, tids: &Tids) -> std::io::Result<Runtime> {
             }
         })
         .build()
+}
+
+/// A running counter of the CPU cycles of thread `tid`, user and kernel; `None` where
+/// the kernel or the virtual machine offers no cycle counter.
+fn cycle_counter(tid: u32) -> Option<Counter> {
+    let mut counter = perf_event::Builder::new(Hardware::CPU_CYCLES)
+        .observe_pid(i32::try_from(tid).ok()?)
+        .any_cpu()
+        .exclude_kernel(false)
+        .exclude_hv(true)
+        .build()
+        .ok()?;
+    counter.enable().ok()?;
+    Some(counter)
 }
 
 fn pin(tid: u32, cpu: usize) -> bool {
@@ -108,11 +131,21 @@ impl Runtimes {
                 "not pinned: taskset failed or is missing".to_owned()
             }
         };
+        let server_cycles = ids(&server_tids)
+            .first()
+            .and_then(|tid| cycle_counter(*tid))
+            .map(|c| Arc::new(Mutex::new(c)));
+        let placement = if server_cycles.is_some() {
+            format!("{placement}; the server worker's CPU cycles counted (user and kernel)")
+        } else {
+            format!("{placement}; no CPU cycle counter here (server cycles/req left blank)")
+        };
         Ok(Self {
             server,
             client,
             server_tids,
             client_tids,
+            server_cycles,
             placement,
         })
     }
@@ -121,7 +154,13 @@ impl Runtimes {
     pub fn probe(&self) -> CpuProbe {
         CpuProbe {
             client_tids: self.client_tids.clone(),
+            server_cycles: self.server_cycles.clone(),
         }
+    }
+
+    /// Whether the server worker's cycles are counted.
+    pub fn counts_cycles(&self) -> bool {
+        self.server_cycles.is_some()
     }
 
     /// The server runtime's thread ids (for profiling with `perf -t`).
@@ -136,6 +175,7 @@ impl Runtimes {
 #[derive(Debug, Clone)]
 pub struct CpuProbe {
     client_tids: Tids,
+    server_cycles: Option<Arc<Mutex<Counter>>>,
 }
 
 /// CPU time at one moment, in nanoseconds.
@@ -148,6 +188,9 @@ pub struct CpuTimes {
     /// Every CPU of the machine, busy (everything but idle and I/O wait; 10 ms
     /// resolution), whoever used it: this process, the database servers, other work.
     pub machine_ns: u64,
+    /// CPU cycles of the server runtime's worker thread, user and kernel (`None`
+    /// without a cycle counter).
+    pub server_cycles: Option<u64>,
 }
 
 /// Busy time of all CPUs from the first line of `/proc/stat`, in nanoseconds.
@@ -188,6 +231,10 @@ impl CpuProbe {
         let client = ids(&self.client_tids);
         let mut times = CpuTimes {
             machine_ns: machine_busy_ns(),
+            server_cycles: self
+                .server_cycles
+                .as_ref()
+                .and_then(|c| c.lock().unwrap_or_else(PoisonError::into_inner).read().ok()),
             ..CpuTimes::default()
         };
         let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {

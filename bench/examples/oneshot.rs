@@ -1,0 +1,70 @@
+//! The layer's cost per request with no network: each route served through the router
+//! in a loop (`tower::ServiceExt::oneshot`), bare and with sessionkit's memory store.
+//! Figures are nanoseconds of this thread per request, the floor under what the load
+//! benchmark measures; run it under `perf record` to see where the time goes.
+//!
+//! `cargo run --release -p sessionkit-bench --example oneshot -- [iterations] [route]`
+
+use std::time::Instant;
+
+use axum::body::Body;
+use axum::Router;
+use http::Request;
+use http_body_util::BodyExt as _;
+use sessionkit::MemoryStore;
+use sessionkit_bench::apps;
+use tower::ServiceExt as _;
+
+async fn call(app: &Router, path: &str, cookie: Option<&str>) -> http::Response<Body> {
+    let mut req = Request::get(path);
+    if let Some(cookie) = cookie {
+        req = req.header(http::header::COOKIE, cookie);
+    }
+    let req = req.body(Body::empty()).expect("a valid request");
+    app.clone().oneshot(req).await.expect("infallible")
+}
+
+async fn per_request(app: &Router, path: &str, cookie: Option<&str>, n: u32) -> f64 {
+    for _ in 0..n / 10 {
+        drop(call(app, path, cookie).await);
+    }
+    let started = Instant::now();
+    for _ in 0..n {
+        let res = call(app, path, cookie).await;
+        drop(res.into_body().collect().await);
+    }
+    started.elapsed().as_nanos() as f64 / f64::from(n)
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() {
+    let n: u32 = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(500_000);
+    let bare = apps::bare();
+    let ours = apps::sessionkit(MemoryStore::new());
+    let seeded = call(&ours, "/seed", None).await;
+    let cookie = seeded
+        .headers()
+        .get(http::header::SET_COOKIE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .expect("the seed route sets a cookie")
+        .to_owned();
+    let dummy = format!("id={}", "A".repeat(32));
+    let only = std::env::args().nth(2);
+    let routes = ["/idle", "/read", "/write", "/new"];
+    for route in routes.into_iter().filter(|r| {
+        only.as_deref()
+            .is_none_or(|o| r.trim_start_matches('/') == o)
+    }) {
+        let sends = route != "/new";
+        let b = per_request(&bare, route, sends.then_some(dummy.as_str()), n).await;
+        let s = per_request(&ours, route, sends.then_some(cookie.as_str()), n).await;
+        println!(
+            "{route:<7} bare {b:>7.0} ns   sessionkit {s:>7.0} ns   +{:>5.0} ns",
+            s - b
+        );
+    }
+}
