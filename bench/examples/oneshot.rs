@@ -1,7 +1,10 @@
 //! The layer's cost per request with no network: each route served through the router
 //! in a loop (`tower::ServiceExt::oneshot`), bare and with sessionkit's memory store.
-//! Figures are nanoseconds of this thread per request, the floor under what the load
-//! benchmark measures; run it under `perf record` to see where the time goes.
+//! Figures are per request: nanoseconds of this thread, and, where the kernel offers a
+//! counter, instructions retired (they do not move with the machine's neighbours, so
+//! they show a change of a few dozen instructions that timings on a shared machine
+//! hide). This is the floor under what the load benchmark measures; run it under
+//! `perf record` to see where the time goes.
 //!
 //! `cargo run --release -p sessionkit-bench --example oneshot -- [iterations] [route]`
 
@@ -11,6 +14,7 @@ use axum::body::Body;
 use axum::Router;
 use http::Request;
 use http_body_util::BodyExt as _;
+use perf_event::events::Hardware;
 use sessionkit::MemoryStore;
 use sessionkit_bench::apps;
 use tower::ServiceExt as _;
@@ -24,16 +28,26 @@ async fn call(app: &Router, path: &str, cookie: Option<&str>) -> http::Response<
     app.clone().oneshot(req).await.expect("infallible")
 }
 
-async fn per_request(app: &Router, path: &str, cookie: Option<&str>, n: u32) -> f64 {
+/// Nanoseconds and instructions (if counted) per request.
+async fn per_request(app: &Router, path: &str, cookie: Option<&str>, n: u32) -> (f64, Option<f64>) {
     for _ in 0..n / 10 {
         drop(call(app, path, cookie).await);
     }
+    let mut counter = perf_event::Builder::new(Hardware::INSTRUCTIONS)
+        .build()
+        .ok();
+    let counting = counter.as_mut().is_some_and(|c| c.enable().is_ok());
     let started = Instant::now();
     for _ in 0..n {
         let res = call(app, path, cookie).await;
         drop(res.into_body().collect().await);
     }
-    started.elapsed().as_nanos() as f64 / f64::from(n)
+    let ns = started.elapsed().as_nanos() as f64 / f64::from(n);
+    let instructions = counter
+        .filter(|_| counting)
+        .and_then(|mut c| c.read().ok())
+        .map(|i| i as f64 / f64::from(n));
+    (ns, instructions)
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -60,11 +74,18 @@ async fn main() {
             .is_none_or(|o| r.trim_start_matches('/') == o)
     }) {
         let sends = route != "/new";
-        let b = per_request(&bare, route, sends.then_some(dummy.as_str()), n).await;
-        let s = per_request(&ours, route, sends.then_some(cookie.as_str()), n).await;
-        println!(
+        let (b, bi) = per_request(&bare, route, sends.then_some(dummy.as_str()), n).await;
+        let (s, si) = per_request(&ours, route, sends.then_some(cookie.as_str()), n).await;
+        print!(
             "{route:<7} bare {b:>7.0} ns   sessionkit {s:>7.0} ns   +{:>5.0} ns",
             s - b
         );
+        match (bi, si) {
+            (Some(bi), Some(si)) => println!(
+                "   instructions: bare {bi:>6.0}   sessionkit {si:>6.0}   +{:>5.0}",
+                si - bi
+            ),
+            _ => println!(),
+        }
     }
 }

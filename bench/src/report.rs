@@ -35,7 +35,7 @@ impl Ratio {
         };
         rounds.sort_by(f64::total_cmp);
         let middle = rounds.len() / 2;
-        let value = if rounds.len() % 2 == 0 {
+        let value = if rounds.len().is_multiple_of(2) {
             (rounds[middle - 1] + rounds[middle]) / 2.0
         } else {
             rounds[middle]

@@ -116,10 +116,6 @@ impl<C: std::fmt::Debug, D: std::fmt::Debug> std::fmt::Debug for CachedStore<C, 
     }
 }
 
-fn cache_result(result: &'static str) {
-    ::metrics::counter!(crate::metrics::CACHE, "result" => result).increment(1);
-}
-
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
@@ -191,7 +187,7 @@ impl<C: SessionStore, D: SessionStore> CachedStore<C, D> {
         }
         match call.await {
             Err(e) if !matches!(e, StoreError::Exists | StoreError::Corrupt(_)) => {
-                cache_result("error");
+                crate::metrics::cache("error");
                 tracing::warn!(op, error = %e, "session cache failed; the durable store answers");
                 *lock(&self.inner.paused_until) = Some(Instant::now() + self.retry_after());
                 None
@@ -274,12 +270,12 @@ impl<C: SessionStore, D: SessionStore> SessionStore for CachedStore<C, D> {
         if refill {
             match self.via_cache("load", self.inner.cache.load(id)).await {
                 Some(Ok(Some(record))) => {
-                    cache_result("hit");
+                    crate::metrics::cache("hit");
                     return Ok(Some(record));
                 }
-                Some(Ok(None)) => cache_result("miss"),
+                Some(Ok(None)) => crate::metrics::cache("miss"),
                 Some(Err(e)) => {
-                    cache_result("error");
+                    crate::metrics::cache("error");
                     tracing::warn!(error = %e, "cached session is unreadable; dropping it");
                     refill = self.invalidate(id).await;
                 }
