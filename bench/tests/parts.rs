@@ -45,7 +45,10 @@ fn a_ratio_is_the_median_of_the_rounds_ratios_with_their_range() {
     assert_eq!(ours.rounds, [90.0, 45.0, 95.0, 20.0]);
     let r = Ratio::between(&ours, &theirs).unwrap();
     assert!((r.value - 0.9).abs() < 1e-9, "{r:?}");
-    assert!((r.low - 0.2).abs() < 1e-9 && (r.high - 0.95).abs() < 1e-9, "{r:?}");
+    assert!(
+        (r.low - 0.2).abs() < 1e-9 && (r.high - 0.95).abs() < 1e-9,
+        "{r:?}"
+    );
     assert_eq!(r.with_range(), "0.90× (0.20–0.95)");
 }
 
