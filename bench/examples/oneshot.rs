@@ -1,5 +1,6 @@
-//! The layer's cost per request with no network: each route served through the router
-//! in a loop (`tower::ServiceExt::oneshot`), bare and with sessionkit's memory store.
+//! The session layers' cost per request with no network: each route of the load
+//! benchmark served through the router in a loop (`tower::ServiceExt::oneshot`), bare,
+//! on tower-sessions and on sessionkit, both with their memory stores.
 //! Figures are per request: nanoseconds of this thread, and, where the kernel offers a
 //! counter, instructions retired (they do not move with the machine's neighbours, so
 //! they show a change of a few dozen instructions that timings on a shared machine
@@ -58,34 +59,44 @@ async fn main() {
         .unwrap_or(500_000);
     let bare = apps::bare();
     let ours = apps::sessionkit(MemoryStore::new());
-    let seeded = call(&ours, "/seed", None).await;
-    let cookie = seeded
-        .headers()
-        .get(http::header::SET_COOKIE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .expect("the seed route sets a cookie")
-        .to_owned();
+    let theirs = apps::tower_sessions(tower_sessions::MemoryStore::default());
     let dummy = format!("id={}", "A".repeat(32));
+    let servers = [
+        ("axum (bare)", &bare, dummy),
+        ("tower-sessions", &theirs, seed(&theirs).await),
+        ("sessionkit", &ours, seed(&ours).await),
+    ];
     let only = std::env::args().nth(2);
     let routes = ["/idle", "/read", "/write", "/new"];
+    println!("route   server          ns/req  instructions/req  (over bare)");
     for route in routes.into_iter().filter(|r| {
         only.as_deref()
             .is_none_or(|o| r.trim_start_matches('/') == o)
     }) {
         let sends = route != "/new";
-        let (b, bi) = per_request(&bare, route, sends.then_some(dummy.as_str()), n).await;
-        let (s, si) = per_request(&ours, route, sends.then_some(cookie.as_str()), n).await;
-        print!(
-            "{route:<7} bare {b:>7.0} ns   sessionkit {s:>7.0} ns   +{:>5.0} ns",
-            s - b
-        );
-        match (bi, si) {
-            (Some(bi), Some(si)) => println!(
-                "   instructions: bare {bi:>6.0}   sessionkit {si:>6.0}   +{:>5.0}",
-                si - bi
-            ),
-            _ => println!(),
+        let mut bare_instructions = None;
+        for (name, app, cookie) in &servers {
+            let (ns, instructions) =
+                per_request(app, route, sends.then_some(cookie.as_str()), n).await;
+            let counted = instructions.map_or_else(String::new, |i| format!("{i:>16.0}"));
+            let over = match (instructions, bare_instructions) {
+                (Some(i), Some(b)) => format!("  (+{:.0})", i - b),
+                _ => String::new(),
+            };
+            println!("{route:<7} {name:<14} {ns:>7.0}  {counted}{over}");
+            bare_instructions = bare_instructions.or(instructions);
         }
     }
+}
+
+/// The `name=value` of the session cookie the app's `/seed` route sets.
+async fn seed(app: &Router) -> String {
+    let seeded = call(app, "/seed", None).await;
+    seeded
+        .headers()
+        .get(http::header::SET_COOKIE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .expect("the seed route sets a cookie")
+        .to_owned()
 }
