@@ -71,7 +71,34 @@ impl PoolOptions {
     pub fn acquire_timeout(&self) -> Duration {
         self.acquire_timeout
     }
+
+    /// sqlx pool options of this size and timeout, with the liveness check every
+    /// backend uses: a connection that waited in the pool longer than
+    /// [`PING_AFTER_IDLE`] is pinged before it is handed out (and replaced if the ping
+    /// fails); one used moments ago is not. sqlx already pings every connection when it
+    /// goes back to the pool and closes it if that fails, so a connection idle for less
+    /// than a second passed a ping less than a second ago; pinging it again on acquire
+    /// (sqlx's default) would add a round trip to the database before every statement.
+    pub(crate) fn sqlx<DB: sqlx::Database>(&self) -> sqlx::pool::PoolOptions<DB> {
+        sqlx::pool::PoolOptions::<DB>::new()
+            .max_connections(self.max_connections)
+            .acquire_timeout(self.acquire_timeout)
+            .test_before_acquire(false)
+            .before_acquire(|conn, meta| {
+                Box::pin(async move {
+                    if meta.idle_for >= PING_AFTER_IDLE {
+                        sqlx::Connection::ping(conn).await?;
+                    }
+                    Ok(true)
+                })
+            })
+    }
 }
+
+/// How long a pooled connection may sit unused before it is pinged on its next
+/// acquire (as connection pools such as HikariCP skip checking connections used within
+/// the last half second).
+pub const PING_AFTER_IDLE: Duration = Duration::from_secs(1);
 
 /// A SQL store of whichever database a URL named: what [`connect`] returns.
 ///

@@ -87,7 +87,7 @@ mod row;
 mod sqlite;
 mod table;
 
-pub use connect::{connect, AnySqlStore, PoolOptions};
+pub use connect::{connect, AnySqlStore, PoolOptions, PING_AFTER_IDLE};
 pub use error::Error;
 #[cfg(feature = "mysql")]
 pub use mysql::MySqlStore;

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use sessionkit_core::{ExpiredDeletion, IdHash, Record, SessionStore, StoreError, UserIndex};
-use sqlx::mysql::{MySqlPool, MySqlPoolOptions};
+use sqlx::mysql::MySqlPool;
 use time::OffsetDateTime;
 
 use crate::row::{self, Columns, StoredRow, PURGE_SLACK_MS, ROW_COLUMNS, SCHEMA_VERSION};
@@ -208,11 +208,7 @@ impl MySqlStore {
     ///
     /// [`Error::Connect`] when the URL is malformed or the server cannot be reached.
     pub async fn connect(url: &str, options: PoolOptions) -> Result<Self, Error> {
-        let attempt = MySqlPoolOptions::new()
-            .max_connections(options.max_connections())
-            .acquire_timeout(options.acquire_timeout())
-            .connect(url)
-            .await;
+        let attempt = options.sqlx().connect(url).await;
         let pool = match attempt {
             Ok(pool) => pool,
             // The pool reports only that it timed out; one direct attempt tells why

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::postgres::PgPool;
 
 use crate::row::{self, PURGE_SLACK_MS, ROW_COLUMNS, SCHEMA_VERSION};
 use crate::{Error, PoolOptions, TableName};
@@ -186,11 +186,7 @@ impl PostgresStore {
     ///
     /// [`Error::Connect`] when the URL is malformed or the server cannot be reached.
     pub async fn connect(url: &str, options: PoolOptions) -> Result<Self, Error> {
-        let attempt = PgPoolOptions::new()
-            .max_connections(options.max_connections())
-            .acquire_timeout(options.acquire_timeout())
-            .connect(url)
-            .await;
+        let attempt = options.sqlx().connect(url).await;
         let pool = match attempt {
             Ok(pool) => pool,
             // The pool reports only that it timed out; one direct attempt tells why

@@ -235,11 +235,7 @@ impl SqliteStore {
             // open is tried again, for as long as the busy timeout.
             let started = std::time::Instant::now();
             loop {
-                let opened = SqlitePoolOptions::new()
-                    .max_connections(options.max_connections())
-                    .acquire_timeout(options.acquire_timeout())
-                    .connect_with(connect.clone())
-                    .await;
+                let opened = options.sqlx().connect_with(connect.clone()).await;
                 match opened {
                     Err(sqlx::Error::Database(e))
                         if is_busy(e.code().as_deref()) && started.elapsed() < BUSY_TIMEOUT =>

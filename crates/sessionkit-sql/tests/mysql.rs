@@ -222,3 +222,38 @@ common::expiry_index_tests! {
     schema_versions: "SELECT version FROM `{t}_schema` ORDER BY version",
     list_indexes: "SELECT DISTINCT CAST(index_name AS CHAR) FROM information_schema.statistics WHERE table_schema = DATABASE() AND table_name = ?",
 }
+
+#[tokio::test]
+async fn connections_ended_by_the_server_are_replaced() {
+    let Some(url) = env::service_url(URL_VAR) else {
+        return;
+    };
+    let store = MySqlStore::connect(&url, PoolOptions::default().with_max_connections(1))
+        .await
+        .expect("connect")
+        .with_table_name(&common::unique_table())
+        .expect("valid");
+    store.migrate().await.expect("migrate");
+    let admin = sqlx::MySqlPool::connect(&url).await.expect("a second pool");
+    common::check_ended_connection_is_replaced(
+        &store,
+        || async {
+            let id: u64 = sqlx::query_scalar("SELECT CONNECTION_ID()")
+                .fetch_one(store.pool())
+                .await
+                .expect("the store's connection answers");
+            i64::try_from(id).expect("a connection id")
+        },
+        |id| {
+            let admin = admin.clone();
+            async move {
+                sqlx::query(&format!("KILL {id}"))
+                    .execute(&admin)
+                    .await
+                    .expect("kill");
+            }
+        },
+    )
+    .await;
+    done(&store).await;
+}

@@ -224,3 +224,40 @@ common::expiry_index_tests! {
     schema_versions: "SELECT version FROM \"{t}_schema\" ORDER BY version",
     list_indexes: "SELECT indexname::text FROM pg_indexes WHERE tablename = $1",
 }
+
+#[tokio::test]
+async fn connections_ended_by_the_server_are_replaced() {
+    let Some(url) = env::service_url(URL_VAR) else {
+        return;
+    };
+    let store = PostgresStore::connect(&url, PoolOptions::default().with_max_connections(1))
+        .await
+        .expect("connect")
+        .with_table_name(&common::unique_table())
+        .expect("valid");
+    store.migrate().await.expect("migrate");
+    let admin = sqlx::PgPool::connect(&url).await.expect("a second pool");
+    common::check_ended_connection_is_replaced(
+        &store,
+        || async {
+            let pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
+                .fetch_one(store.pool())
+                .await
+                .expect("the store's connection answers");
+            i64::from(pid)
+        },
+        |pid| {
+            let admin = admin.clone();
+            async move {
+                let ended: bool = sqlx::query_scalar("SELECT pg_terminate_backend($1)")
+                    .bind(i32::try_from(pid).expect("a backend pid"))
+                    .fetch_one(&admin)
+                    .await
+                    .expect("terminate");
+                assert!(ended, "the store's backend was terminated");
+            }
+        },
+    )
+    .await;
+    done(&store).await;
+}

@@ -596,3 +596,54 @@ macro_rules! expiry_index_tests {
 
 #[allow(unused_imports)]
 pub(crate) use expiry_index_tests;
+
+/// A store whose one pooled connection the database server ends, as a restart or an
+/// administrator would. `backend` names the connection the store's pool holds (through
+/// that pool); `end` ends a connection by that name from elsewhere.
+///
+/// Ended while in use moments ago, the connection may fail the next call (an error,
+/// which the engine turns into a fail-closed response, never a wrong answer); sqlx's
+/// ping when a connection goes back to the pool then drops it, and the call after that
+/// works. Ended while idle for longer than [`sessionkit_sql::PING_AFTER_IDLE`], it is
+/// found by the ping on acquire and replaced before any call fails.
+pub(crate) async fn check_ended_connection_is_replaced<S, B, BF, E, EF>(
+    store: &S,
+    backend: B,
+    end: E,
+) where
+    S: SessionStore,
+    B: Fn() -> BF,
+    BF: std::future::Future<Output = i64>,
+    E: Fn(i64) -> EF,
+    EF: std::future::Future<Output = ()>,
+{
+    let r = record(Duration::hours(1), None);
+    store.create(&r).await.expect("create");
+
+    let first_connection = backend().await;
+    end(first_connection).await;
+    match store.load(&r.id).await {
+        Ok(found) => assert_eq!(found.map(|f| f.id), Some(r.id)),
+        Err(e) => assert!(
+            matches!(e, StoreError::Backend { .. }),
+            "an ended connection fails as a store error: {e:?}"
+        ),
+    }
+    let found = store
+        .load(&r.id)
+        .await
+        .expect("the ended connection was replaced");
+    assert_eq!(found.map(|f| f.id), Some(r.id));
+    let second_connection = backend().await;
+    assert_ne!(first_connection, second_connection, "a new connection");
+
+    end(second_connection).await;
+    tokio::time::sleep(sessionkit_sql::PING_AFTER_IDLE + std::time::Duration::from_millis(200))
+        .await;
+    let found = store
+        .load(&r.id)
+        .await
+        .expect("the idle connection was pinged on acquire and replaced");
+    assert_eq!(found.map(|f| f.id), Some(r.id));
+    assert_ne!(backend().await, second_connection, "a new connection");
+}
