@@ -36,6 +36,17 @@
 //! ([`sessionkit_core::ExpiredDeletion`]). No TLS support is compiled into `sqlx` here:
 //! connect to PostgreSQL or MySQL over a trusted network or a local socket.
 //!
+//! # Connection checks
+//!
+//! Pools opened by [`connect`] (and each store's `connect`) check a connection before
+//! handing it out only when it has been idle for [`PING_AFTER_IDLE`] (one second) or
+//! longer: sqlx already pings every connection as it goes back to the pool and drops it
+//! if that fails, so a connection used a moment ago needs no second ping, and skipping
+//! it saves a round trip to the database on every statement. A connection the server
+//! ends while in use (a restart, an administrator) may fail one call, which the engine
+//! answers fail-closed; the pool then replaces it. A pool of your own keeps whatever
+//! checks you gave it.
+//!
 //! # The session table
 //!
 //! Call `migrate()` at start-up: it creates the table (default name `sessions`, see
