@@ -1,23 +1,26 @@
 //! The session layers' cost per request with no network: each route of the load
 //! benchmark served through the router in a loop (`tower::ServiceExt::oneshot`), bare,
-//! on tower-sessions and on sessionkit, both with their memory stores.
+//! on tower-sessions and on sessionkit, each on its store of the kind named (memory by
+//! default; `sqlite`, `postgres` and `redis` need the load benchmark's URL variables).
 //! Figures are per request: nanoseconds of this thread, and, where the kernel offers a
 //! counter, instructions retired (they do not move with the machine's neighbours, so
 //! they show a change of a few dozen instructions that timings on a shared machine
 //! hide). This is the floor under what the load benchmark measures; run it under
-//! `perf record` to see where the time goes.
+//! `perf record` to see where the time goes. With a store behind a network, the count
+//! covers the client library's work on this thread (the store's server, and SQLite's
+//! worker thread, are not counted) and the time includes the round trips.
 //!
-//! `cargo run --release -p sessionkit-bench --example oneshot -- [iterations] [route]`
+//! `cargo run --release -p sessionkit-bench --example oneshot -- [iterations] [route|all] [store]`
 
 use std::time::Instant;
 
 use axum::body::Body;
 use axum::Router;
+use clap::ValueEnum as _;
 use http::Request;
 use http_body_util::BodyExt as _;
 use perf_event::events::Hardware;
-use sessionkit::MemoryStore;
-use sessionkit_bench::apps;
+use sessionkit_bench::{apps, stores, StoreKind};
 use tower::ServiceExt as _;
 
 async fn call(app: &Router, path: &str, cookie: Option<&str>) -> http::Response<Body> {
@@ -57,16 +60,28 @@ async fn main() {
         .nth(1)
         .and_then(|a| a.parse().ok())
         .unwrap_or(500_000);
+    let kind = std::env::args()
+        .nth(3)
+        .map_or(Ok(StoreKind::Memory), |s| StoreKind::from_str(&s, true))
+        .expect("a store kind: memory, memory-compact, sqlite, postgres or redis");
+    let run = format!("oneshot{}", std::process::id());
+    let prepared = match stores::prepare(kind, &run).await.expect("the store") {
+        Ok(prepared) => prepared,
+        Err(skipped) => {
+            println!("{kind}: {skipped}");
+            return;
+        }
+    };
     let bare = apps::bare();
-    let ours = apps::sessionkit(MemoryStore::new());
-    let theirs = apps::tower_sessions(tower_sessions::MemoryStore::default());
+    let ours = prepared.sessionkit;
+    let theirs = prepared.tower_sessions;
     let dummy = format!("id={}", "A".repeat(32));
     let servers = [
         ("axum (bare)", &bare, dummy),
         ("tower-sessions", &theirs, seed(&theirs).await),
         ("sessionkit", &ours, seed(&ours).await),
     ];
-    let only = std::env::args().nth(2);
+    let only = std::env::args().nth(2).filter(|r| r != "all");
     let routes = ["/idle", "/read", "/write", "/new"];
     println!("route   server          ns/req  instructions/req  (over bare)");
     for route in routes.into_iter().filter(|r| {
@@ -86,6 +101,9 @@ async fn main() {
             println!("{route:<7} {name:<14} {ns:>7.0}  {counted}{over}");
             bare_instructions = bare_instructions.or(instructions);
         }
+    }
+    if let Err(e) = prepared.cleanup.run().await {
+        println!("cleanup failed ({e}); remove this run's objects by hand");
     }
 }
 
