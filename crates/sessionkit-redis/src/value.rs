@@ -58,22 +58,48 @@ pub(crate) fn user_section(user: Option<&str>) -> String {
 /// The value to store for `record`, whose encoding is `encoded`: written into one
 /// buffer (this runs on every create and save).
 pub(crate) fn encode(record: &Record, encoded: &[u8]) -> Vec<u8> {
-    use std::io::Write as _;
     let user = record.user.as_deref();
     let user_len = user.map_or(0, str::len);
     let mut value = Vec::with_capacity(HEADER + user_len + encoded.len());
-    // Writing into a Vec cannot fail.
-    let _ = write!(
-        value,
-        "{:020}{:020}{:020}{}{user_len:010}{}",
-        record.version,
-        ms(record.expires_at),
-        ms(record.last_seen),
-        if user.is_some() { '1' } else { '0' },
-        user.unwrap_or("")
-    );
+    push_padded(&mut value, record.version, 20);
+    push_padded_signed(&mut value, ms(record.expires_at), 20);
+    push_padded_signed(&mut value, ms(record.last_seen), 20);
+    value.push(if user.is_some() { b'1' } else { b'0' });
+    push_padded(&mut value, u64::try_from(user_len).unwrap_or(u64::MAX), 10);
+    value.extend_from_slice(user.unwrap_or("").as_bytes());
     value.extend_from_slice(encoded);
     value
+}
+
+/// Appends `n` as `{:0width$}` writes it, without the formatting machinery (the
+/// header is written on every save).
+fn push_padded(value: &mut Vec<u8>, mut n: u64, width: usize) {
+    let mut digits = [b'0'; 20];
+    let mut start = digits.len();
+    loop {
+        start -= 1;
+        digits[start] = b"0123456789"[usize::try_from(n % 10).unwrap_or(0)];
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    let len = digits.len() - start;
+    value.resize(value.len() + width.saturating_sub(len), b'0');
+    value.extend_from_slice(&digits[start..]);
+}
+
+/// [`push_padded`] for a time that may lie before 1970 (written as `{:0width$}` does,
+/// the minus sign first).
+fn push_padded_signed(value: &mut Vec<u8>, n: i64, width: usize) {
+    match u64::try_from(n) {
+        Ok(n) => push_padded(value, n, width),
+        Err(_) => {
+            use std::io::Write as _;
+            // Writing into a Vec cannot fail.
+            let _ = write!(value, "{n:0width$}");
+        }
+    }
 }
 
 fn corrupt() -> StoreError {
@@ -211,5 +237,31 @@ mod tests {
             );
         }
         Ok(())
+    }
+
+    #[test]
+    fn header_numbers_are_written_as_zero_padded_formatting_writes_them() {
+        for n in [
+            0,
+            1,
+            9,
+            10,
+            99,
+            12_345,
+            1_700_000_000_000,
+            u64::from(u32::MAX),
+            u64::MAX,
+        ] {
+            for width in [10, 20] {
+                let mut ours = Vec::new();
+                push_padded(&mut ours, n, width);
+                assert_eq!(ours, format!("{n:0width$}").into_bytes(), "{n} in {width}");
+            }
+        }
+        for n in [0, 7, -1, -1_234, i64::MIN, i64::MAX] {
+            let mut ours = Vec::new();
+            push_padded_signed(&mut ours, n, 20);
+            assert_eq!(ours, format!("{n:020}").into_bytes(), "{n}");
+        }
     }
 }
