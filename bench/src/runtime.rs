@@ -158,11 +158,6 @@ impl Runtimes {
         }
     }
 
-    /// Whether the server worker's cycles are counted.
-    pub fn counts_cycles(&self) -> bool {
-        self.server_cycles.is_some()
-    }
-
     /// The server runtime's thread ids (for profiling with `perf -t`).
     pub fn server_threads(&self) -> Vec<u32> {
         ids(&self.server_tids)
