@@ -98,12 +98,21 @@ impl IdHash {
 
     /// Lower-case hex, 64 characters: the form text-keyed stores use.
     pub fn to_hex(&self) -> String {
-        // `hex::encode` goes character by character through an iterator; the slice
-        // form is a table lookup per byte (text-keyed stores build a key per call).
+        let mut text = String::with_capacity(64);
+        self.push_hex(&mut text);
+        text
+    }
+
+    /// Appends the 64-character lower-case hex form to `out`: a key built around it
+    /// (`prefix{hex}`) takes one allocation instead of two.
+    pub fn push_hex(&self, out: &mut String) {
+        // The slice form of `hex` is a table lookup per byte (`hex::encode` goes
+        // through an iterator per character); `from_utf8` checks its ASCII output a
+        // word at a time.
         let mut text = [0u8; 64];
-        match hex::encode_to_slice(self.0, &mut text) {
-            Ok(()) => String::from_utf8_lossy(&text).into_owned(),
-            Err(_) => hex::encode(self.0),
+        match hex::encode_to_slice(self.0, &mut text).map(|()| std::str::from_utf8(&text)) {
+            Ok(Ok(hex)) => out.push_str(hex),
+            _ => out.push_str(&hex::encode(self.0)),
         }
     }
 
@@ -198,6 +207,13 @@ mod tests {
         assert_eq!(hash.to_hex(), want);
         assert_eq!(IdHash::from_bytes([0xff; 32]).to_hex(), "ff".repeat(32));
         assert_eq!(IdHash::from_hex(&want.to_uppercase()), Some(hash));
+        let mut key = String::from("prefix{");
+        hash.push_hex(&mut key);
+        assert_eq!(
+            key,
+            format!("prefix{{{want}"),
+            "push_hex appends, keeping what is there"
+        );
     }
 
     #[test]

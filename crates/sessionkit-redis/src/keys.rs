@@ -35,7 +35,15 @@ impl Keys {
     }
 
     pub(crate) fn session(&self, id: &IdHash) -> String {
-        format!("{}{SESSION}{{{}}}", self.prefix, id.to_hex())
+        // Built by hand: this runs on every call, and `format!` costs more than the
+        // store's own work around it.
+        let mut key = String::with_capacity(self.prefix.len() + SESSION.len() + 66);
+        key.push_str(&self.prefix);
+        key.push_str(SESSION);
+        key.push('{');
+        id.push_hex(&mut key);
+        key.push('}');
+        key
     }
 
     pub(crate) fn user(&self, user: &str) -> String {

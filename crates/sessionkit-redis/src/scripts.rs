@@ -1,6 +1,6 @@
 //! The Lua scripts: each is one atomic server-side step on exactly one key
 //! (`KEYS[1]`, a session value laid out as in [`crate::value`]), run with `EVALSHA`
-//! (redis-rs loads it on `NOSCRIPT`). They read the fixed-width header with
+//! (loaded with `SCRIPT LOAD` on `NOSCRIPT`, then sent again). They read the fixed-width header with
 //! `GETRANGE` (Lua's `string.sub` counts from 1: the version is 1–20, the expiry 21–40,
 //! the user flag 61, the user's length 62–71, the user from 72) and never decode the
 //! record.
@@ -15,7 +15,9 @@
 
 use std::sync::OnceLock;
 
-use redis::Script;
+use redis::{Cmd, ErrorKind, FromRedisValue, RedisResult, Script, ServerErrorKind, ToRedisArgs};
+
+use crate::Connection;
 
 /// `create` after `SET NX` found the key taken: ARGV = now, value, PXAT.
 /// Returns 1 when stored (the record there had expired), 0 when it is live.
@@ -88,11 +90,48 @@ if (tonumber(string.sub(head, 21, 40)) or 0) <= tonumber(ARGV[1]) then return 0 
 return 1
 ";
 
+/// One call of a script: `EVALSHA <hash> 1 <key> <args…>` written straight into the
+/// command buffer. (redis-rs's `ScriptInvocation` collects each argument in a vector of
+/// its own and copies them all into a command when invoked: about 8,000 instructions
+/// per call that this skips.) A cluster routes `EVALSHA` by its key and `SCRIPT LOAD`
+/// to every primary, as it does for `ScriptInvocation`.
+pub(crate) struct Call {
+    script: &'static Script,
+    cmd: Cmd,
+}
+
+impl Call {
+    fn new(script: &'static Script, key: &str) -> Self {
+        let mut cmd = redis::cmd("EVALSHA");
+        cmd.arg(script.get_hash()).arg(1).arg(key);
+        Self { script, cmd }
+    }
+
+    /// Appends `ARGV[n]`.
+    pub(crate) fn arg(mut self, arg: impl ToRedisArgs) -> Self {
+        self.cmd.arg(arg);
+        self
+    }
+
+    /// Runs the script; if the server does not have it (first call, a restart, a
+    /// `SCRIPT FLUSH`, a failover), loads it and sends the call once more.
+    pub(crate) async fn run<T: FromRedisValue>(&self, conn: &mut Connection) -> RedisResult<T> {
+        match self.cmd.query_async(conn).await {
+            Err(e) if e.kind() == ErrorKind::Server(ServerErrorKind::NoScript) => {
+                self.script.load_async(conn).await?;
+                self.cmd.query_async(conn).await
+            }
+            done => done,
+        }
+    }
+}
+
 macro_rules! script {
     ($name:ident, $source:expr) => {
-        pub(crate) fn $name() -> &'static Script {
+        /// A call of this script on `key`; add its `ARGV` after `ARGV[1]`'s clock.
+        pub(crate) fn $name(key: &str) -> Call {
             static SCRIPT: OnceLock<Script> = OnceLock::new();
-            SCRIPT.get_or_init(|| Script::new(&$source))
+            Call::new(SCRIPT.get_or_init(|| Script::new(&$source)), key)
         }
     };
 }

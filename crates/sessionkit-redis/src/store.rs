@@ -236,8 +236,7 @@ impl RedisStore {
         same_user_only: bool,
     ) -> Result<i64, StoreError> {
         let mut conn = self.conn.clone();
-        let mut call = scripts::swap().prepare_invoke();
-        call.key(self.keys.session(&record.id))
+        scripts::swap(&self.keys.session(&record.id))
             .arg(now_ms())
             .arg(value::version(expected_version))
             .arg(if same_user_only && record.user.is_some() {
@@ -247,8 +246,8 @@ impl RedisStore {
             })
             .arg(stored)
             .arg(expire_at_ms(record.expires_at))
-            .arg(value::user_section(record.user.as_deref()));
-        call.invoke_async(&mut conn)
+            .arg(value::user_section(record.user.as_deref()))
+            .run(&mut conn)
             .await
             .map_err(failed("swapping a session in Redis", self.timeout))
     }
@@ -373,10 +372,11 @@ impl SessionStore for RedisStore {
             }
             // The key is taken: only a record expired by this server's clock (which
             // Redis's may not agree with yet) may be replaced.
-            let mut call = scripts::create().prepare_invoke();
-            call.key(key).arg(now_ms()).arg(&stored).arg(expire_at);
-            let replaced: i64 = call
-                .invoke_async(&mut conn)
+            let replaced: i64 = scripts::create(&key)
+                .arg(now_ms())
+                .arg(&stored)
+                .arg(expire_at)
+                .run(&mut conn)
                 .await
                 .map_err(failed(CONTEXT, self.timeout))?;
             match replaced {
@@ -419,13 +419,11 @@ impl SessionStore for RedisStore {
     ) -> Result<bool, StoreError> {
         self.timed(async {
             let mut conn = self.conn.clone();
-            let mut call = scripts::touch().prepare_invoke();
-            call.key(self.keys.session(id))
+            let touched: i64 = scripts::touch(&self.keys.session(id))
                 .arg(now_ms())
                 .arg(value::times(expires_at, now))
-                .arg(expire_at_ms(expires_at));
-            let touched: i64 = call
-                .invoke_async(&mut conn)
+                .arg(expire_at_ms(expires_at))
+                .run(&mut conn)
                 .await
                 .map_err(failed("touching a session in Redis", self.timeout))?;
             Ok(touched == 1)
@@ -436,10 +434,9 @@ impl SessionStore for RedisStore {
     async fn delete(&self, id: &IdHash) -> Result<bool, StoreError> {
         self.timed(async {
             let mut conn = self.conn.clone();
-            let mut call = scripts::delete().prepare_invoke();
-            call.key(self.keys.session(id)).arg(now_ms());
-            let (live, user): (i64, Option<String>) = call
-                .invoke_async(&mut conn)
+            let (live, user): (i64, Option<String>) = scripts::delete(&self.keys.session(id))
+                .arg(now_ms())
+                .run(&mut conn)
                 .await
                 .map_err(failed("deleting a session in Redis", self.timeout))?;
             if let Some(user) = user {
@@ -494,11 +491,11 @@ impl UserIndex for RedisStore {
             }
             let (mut conn, user, timeout) = (self.conn.clone(), user.to_owned(), self.timeout);
             deletions.spawn(async move {
-                let mut call = scripts::delete_if_user().prepare_invoke();
-                call.key(key)
+                let deleted: Result<i64, _> = scripts::delete_if_user(&key)
                     .arg(now_ms())
-                    .arg(value::user_section(Some(&user)));
-                let deleted: Result<i64, _> = call.invoke_async(&mut conn).await;
+                    .arg(value::user_section(Some(&user)))
+                    .run(&mut conn)
+                    .await;
                 (member, deleted.map_err(failed(CONTEXT, timeout)))
             });
         }

@@ -38,37 +38,48 @@ fn from_ms(ms: i64) -> Option<OffsetDateTime> {
 }
 
 /// The version as the header holds it (what the compare-and-swap script compares).
-pub(crate) fn version(version: u64) -> String {
-    format!("{version:020}")
+pub(crate) fn version(version: u64) -> Vec<u8> {
+    let mut field = Vec::with_capacity(FIELD);
+    push_padded(&mut field, version, FIELD);
+    field
 }
 
 /// The expiry and last-seen fields, as `touch` writes them at [`EXPIRES_AT`].
-pub(crate) fn times(expires_at: OffsetDateTime, last_seen: OffsetDateTime) -> String {
-    format!("{:020}{:020}", ms(expires_at), ms(last_seen))
+pub(crate) fn times(expires_at: OffsetDateTime, last_seen: OffsetDateTime) -> Vec<u8> {
+    let mut fields = Vec::with_capacity(2 * FIELD);
+    push_times(&mut fields, expires_at, last_seen);
+    fields
 }
 
 /// The user part of the header and the user: `0` and a zero length for none.
-pub(crate) fn user_section(user: Option<&str>) -> String {
-    match user {
-        Some(user) => format!("1{:010}{user}", user.len()),
-        None => format!("0{:010}", 0),
-    }
+pub(crate) fn user_section(user: Option<&str>) -> Vec<u8> {
+    let mut section = Vec::with_capacity(1 + USER_LEN + user.map_or(0, str::len));
+    push_user_section(&mut section, user);
+    section
 }
 
 /// The value to store for `record`, whose encoding is `encoded`: written into one
 /// buffer (this runs on every create and save).
 pub(crate) fn encode(record: &Record, encoded: &[u8]) -> Vec<u8> {
     let user = record.user.as_deref();
-    let user_len = user.map_or(0, str::len);
-    let mut value = Vec::with_capacity(HEADER + user_len + encoded.len());
-    push_padded(&mut value, record.version, 20);
-    push_padded_signed(&mut value, ms(record.expires_at), 20);
-    push_padded_signed(&mut value, ms(record.last_seen), 20);
-    value.push(if user.is_some() { b'1' } else { b'0' });
-    push_padded(&mut value, u64::try_from(user_len).unwrap_or(u64::MAX), 10);
-    value.extend_from_slice(user.unwrap_or("").as_bytes());
+    let mut value = Vec::with_capacity(HEADER + user.map_or(0, str::len) + encoded.len());
+    push_padded(&mut value, record.version, FIELD);
+    push_times(&mut value, record.expires_at, record.last_seen);
+    push_user_section(&mut value, user);
     value.extend_from_slice(encoded);
     value
+}
+
+fn push_times(value: &mut Vec<u8>, expires_at: OffsetDateTime, last_seen: OffsetDateTime) {
+    push_padded_signed(value, ms(expires_at), FIELD);
+    push_padded_signed(value, ms(last_seen), FIELD);
+}
+
+fn push_user_section(value: &mut Vec<u8>, user: Option<&str>) {
+    value.push(if user.is_some() { b'1' } else { b'0' });
+    let len = user.map_or(0, str::len);
+    push_padded(value, u64::try_from(len).unwrap_or(u64::MAX), USER_LEN);
+    value.extend_from_slice(user.unwrap_or("").as_bytes());
 }
 
 /// Appends `n` as `{:0width$}` writes it, without the formatting machinery (the
@@ -178,15 +189,15 @@ mod tests {
     ) -> Result<(), Box<dyn std::error::Error>> {
         let r = record(Some("bob"))?;
         let value = encode(&r, &codec::encode(&r)?);
-        assert_eq!(&value[..FIELD], version(r.version).as_bytes());
+        assert_eq!(&value[..FIELD], version(r.version));
         assert_eq!(
             &value[EXPIRES_AT..EXPIRES_AT + 2 * FIELD],
-            times(r.expires_at, r.last_seen).as_bytes()
+            times(r.expires_at, r.last_seen)
         );
-        assert_eq!(
-            &value[USER_FLAG..HEADER + 3],
-            user_section(Some("bob")).as_bytes()
-        );
+        assert_eq!(&value[USER_FLAG..HEADER + 3], user_section(Some("bob")));
+        assert_eq!(user_section(Some("bob")), b"10000000003bob");
+        assert_eq!(user_section(None), b"00000000000");
+        assert_eq!(version(42), format!("{:020}", 42).into_bytes());
         assert_eq!(version(0).len(), FIELD);
         assert_eq!(version(u64::MAX).len(), FIELD);
         let extremes = times(
@@ -203,7 +214,7 @@ mod tests {
         let mut value = encode(&r, &codec::encode(&r)?);
         let later = r.expires_at + Duration::hours(5);
         let seen = r.last_seen + Duration::minutes(1);
-        value[EXPIRES_AT..EXPIRES_AT + 2 * FIELD].copy_from_slice(times(later, seen).as_bytes());
+        value[EXPIRES_AT..EXPIRES_AT + 2 * FIELD].copy_from_slice(&times(later, seen));
         let back = decode(&value)?;
         assert_eq!(back.expires_at, later);
         assert_eq!(back.last_seen, seen);

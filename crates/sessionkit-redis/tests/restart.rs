@@ -8,6 +8,10 @@
 //! restarting the application, and every push that was answered with success is
 //! still in the session. Needs `redis-server` and `redis-cli` on `PATH` (skipped
 //! without them, unless `SESSIONKIT_REQUIRE_SERVICES=1`).
+//!
+//! A restarted Redis (or a failover, or `SCRIPT FLUSH`) has forgotten the store's Lua
+//! scripts: the second test flushes them before each kind of call on a server of its
+//! own and checks that every call loads its script again and gives the right answer.
 
 mod common;
 
@@ -20,7 +24,10 @@ use axum::extract::Path;
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::Router;
+use serde_json::json;
 use sessionkit::{Session, SessionLayer};
+use sessionkit_core::{Data, Record, SessionId, SessionStore, StoreError, UserIndex};
+use sessionkit_redis::redis;
 use sessionkit_redis::RedisOptions;
 use sessionkit_testkit::http::client::Client;
 
@@ -191,5 +198,71 @@ async fn requests_fail_cleanly_while_redis_restarts_and_succeed_after_with_no_ac
         failed_during_outage > 0,
         "requests during the outage were answered with 503"
     );
+    drop(servers);
+}
+
+fn record(user: &str) -> Record {
+    let now = time::OffsetDateTime::now_utc();
+    let mut data = Data::new();
+    data.insert("cart".into(), json!(["apple"]));
+    let id = SessionId::generate().expect("randomness").hash();
+    let mut r = Record::new(id, data, now, now + time::Duration::hours(1));
+    r.user = Some(user.to_owned());
+    r
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_script_is_loaded_again_after_the_server_forgets_its_scripts() {
+    let Some(mut servers) = common::Servers::new("scripts") else {
+        return;
+    };
+    let port = common::free_port();
+    servers.start(port, &["--save", ""]);
+    let url = format!("redis://127.0.0.1:{port}");
+    common::wait_for_ping(&url).await;
+    let store = sessionkit_redis::connect(&url, RedisOptions::default())
+        .await
+        .expect("connect");
+    let mut flush_scripts = redis::cmd("SCRIPT");
+    flush_scripts.arg("FLUSH");
+    let flush = || common::query::<()>(&url, &flush_scripts);
+    let mut a = record("ada");
+    let b = record("ada");
+    store.create(&a).await.expect("create a");
+    store.create(&b).await.expect("create b");
+
+    flush().await;
+    assert!(
+        matches!(store.create(&a).await, Err(StoreError::Exists)),
+        "create on a live key runs the create script and refuses"
+    );
+    flush().await;
+    let mut next = a.clone();
+    next.version += 1;
+    assert!(
+        store
+            .compare_and_swap(&next, a.version)
+            .await
+            .expect("swap"),
+        "the compare-and-swap script is loaded and swaps"
+    );
+    a = next;
+    assert!(
+        !store.compare_and_swap(&a, 0).await.expect("swap"),
+        "and still compares versions"
+    );
+    flush().await;
+    let later = time::OffsetDateTime::now_utc() + time::Duration::hours(2);
+    let now = time::OffsetDateTime::now_utc();
+    assert!(store.touch(&a.id, later, now).await.expect("touch"));
+    flush().await;
+    assert!(store.delete(&a.id).await.expect("delete"));
+    flush().await;
+    assert_eq!(
+        store.delete_sessions_of("ada", None).await.expect("revoke"),
+        1,
+        "the revoke script deletes the session still bound to the user"
+    );
+    assert!(store.load(&b.id).await.expect("load").is_none());
     drop(servers);
 }
