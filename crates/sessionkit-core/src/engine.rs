@@ -107,15 +107,21 @@ impl State {
         }
     }
 
-    /// The data for a write: copied from the saved record on the first one.
+    /// The data for a write, taken from the saved record on the first one: moved out
+    /// when this handle holds the only reference (a record decoded for this request),
+    /// copied when the store shares it. Nothing reads the saved record's data once the
+    /// view has its own: a save builds on the view, a retry or a cycle on a record
+    /// loaded again.
     pub(crate) fn data_mut(&mut self) -> &mut Data {
         if self.view.data.is_none() {
-            self.view.data = Some(
-                self.saved
-                    .as_ref()
-                    .map(|r| r.data.clone())
-                    .unwrap_or_default(),
-            );
+            let data = match self.saved.as_mut() {
+                Some(saved) => match Arc::get_mut(saved) {
+                    Some(only) => std::mem::take(&mut only.data),
+                    None => saved.data.clone(),
+                },
+                None => Data::new(),
+            };
+            self.view.data = Some(data);
         }
         self.view.data.get_or_insert_with(Data::new)
     }

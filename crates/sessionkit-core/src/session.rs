@@ -569,10 +569,17 @@ impl Session {
         self.finish_without_store(&mut state, server_error)
     }
 
-    /// The record as it stands in this handle (the working view), for inspection and
-    /// for stores that hold it client-side.
+    /// The record as it stands in this handle: the loaded (or last saved) record with
+    /// this request's unsaved changes to data, user and expiry applied; `None` for a
+    /// session with no stored record yet. For inspection and for stores that hold it
+    /// client-side.
     pub async fn snapshot(&self) -> Option<Record> {
-        self.inner.state.lock().await.saved.as_deref().cloned()
+        let state = self.inner.state.lock().await;
+        let saved = state.saved.as_deref()?;
+        let mut record = saved.with_data(state.data().clone());
+        record.user.clone_from(&state.view.user);
+        record.expiry = state.view.expiry;
+        Some(record)
     }
 }
 
