@@ -1,9 +1,9 @@
 //! The Lua scripts: each is one atomic server-side step on exactly one key
 //! (`KEYS[1]`, a session value laid out as in [`crate::value`]), run with `EVALSHA`
-//! (loaded with `SCRIPT LOAD` on `NOSCRIPT`, then sent again). They read the fixed-width header with
-//! `GETRANGE` (Lua's `string.sub` counts from 1: the version is 1–20, the expiry 21–40,
-//! the user flag 61, the user's length 62–71, the user from 72) and never decode the
-//! record.
+//! (loaded with `SCRIPT LOAD` on `NOSCRIPT`, then sent again). They read the
+//! fixed-width header with `GETRANGE` (Lua's `string.sub` counts from 1: the version is
+//! 1–20, the expiry 21–40, the user flag 61, the user's length 62–71, the user from 72)
+//! and never decode the record.
 //!
 //! `ARGV[1]` is always the application's clock in unix milliseconds: a record whose
 //! expiry is not after it counts as gone, even if Redis has not expired the key yet,
@@ -92,8 +92,8 @@ return 1
 
 /// One call of a script: `EVALSHA <hash> 1 <key> <args…>` written straight into the
 /// command buffer. (redis-rs's `ScriptInvocation` collects each argument in a vector of
-/// its own and copies them all into a command when invoked: about 8,000 instructions
-/// per call that this skips.) A cluster routes `EVALSHA` by its key and `SCRIPT LOAD`
+/// its own and copies them all into a command when invoked: about 3,000 instructions
+/// per save that this skips.) A cluster routes `EVALSHA` by its key and `SCRIPT LOAD`
 /// to every primary, as it does for `ScriptInvocation`.
 pub(crate) struct Call {
     script: &'static Script,
@@ -128,7 +128,8 @@ impl Call {
 
 macro_rules! script {
     ($name:ident, $source:expr) => {
-        /// A call of this script on `key`; add its `ARGV` after `ARGV[1]`'s clock.
+        /// A call of this script on `key`; its `ARGV` follow with [`Call::arg`], the
+        /// application's clock first.
         pub(crate) fn $name(key: &str) -> Call {
             static SCRIPT: OnceLock<Script> = OnceLock::new();
             Call::new(SCRIPT.get_or_init(|| Script::new(&$source)), key)
