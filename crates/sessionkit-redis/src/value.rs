@@ -44,6 +44,14 @@ pub(crate) fn version(version: u64) -> Vec<u8> {
     field
 }
 
+/// A time in unix milliseconds written as the header writes it (20 characters,
+/// zero-padded): what the swap script compares the expiry field with, as text.
+pub(crate) fn time_field(ms: i64) -> Vec<u8> {
+    let mut field = Vec::with_capacity(FIELD);
+    push_padded_signed(&mut field, ms, FIELD);
+    field
+}
+
 /// The expiry and last-seen fields, as `touch` writes them at [`EXPIRES_AT`].
 pub(crate) fn times(expires_at: OffsetDateTime, last_seen: OffsetDateTime) -> Vec<u8> {
     let mut fields = Vec::with_capacity(2 * FIELD);
@@ -198,6 +206,7 @@ mod tests {
         assert_eq!(user_section(Some("bob")), b"10000000003bob");
         assert_eq!(user_section(None), b"00000000000");
         assert_eq!(version(42), format!("{:020}", 42).into_bytes());
+        assert_eq!(time_field(-1), format!("{:020}", -1).into_bytes());
         assert_eq!(version(0).len(), FIELD);
         assert_eq!(version(u64::MAX).len(), FIELD);
         let extremes = times(
@@ -206,6 +215,33 @@ mod tests {
         );
         assert_eq!(extremes.len(), 2 * FIELD);
         Ok(())
+    }
+
+    #[test]
+    fn time_fields_of_times_after_1970_compare_as_text_like_the_times() {
+        let times = [
+            0,
+            1,
+            9,
+            10,
+            999,
+            1_000,
+            1_700_000_000_000,
+            4_102_444_800_000,
+        ];
+        for &a in &times {
+            for &b in &times {
+                assert_eq!(time_field(a).len(), FIELD);
+                assert_eq!(time_field(a) <= time_field(b), a <= b, "{a} and {b}");
+            }
+        }
+        assert_eq!(time_field(i64::MAX).len(), FIELD);
+        assert_eq!(time_field(i64::MIN + 1).len(), FIELD);
+        assert_eq!(
+            time_field(-5)[0],
+            b'-',
+            "the swap script treats a leading '-' as passed"
+        );
     }
 
     #[test]

@@ -398,6 +398,55 @@ fn the_sequential_suite_runs_every_case_of_the_conformance_macro() {
 }
 
 #[tokio::test]
+async fn compare_and_swap_refuses_a_record_that_redis_still_holds_but_this_clock_counts_as_expired()
+{
+    let Some(store) = common::shared_store().await else {
+        return;
+    };
+    // The swap script compares the header's expiry with the clock as text: an expiry
+    // a moment ago, one long ago and ones before 1970 (written with a leading '-') all
+    // count as passed, while Redis still holds the key for another minute.
+    let five_seconds_ago =
+        (OffsetDateTime::now_utc() - time::Duration::seconds(5)).unix_timestamp_nanos() / 1_000_000;
+    for expired in [five_seconds_ago, 1, -1, -1_800_000_000_000] {
+        let r = record(time::Duration::minutes(1), Some("clock"));
+        store.create(&r).await.expect("create");
+        let key = store.session_key(&r.id);
+        let _: i64 = cmd(
+            &store,
+            redis::cmd("SETRANGE")
+                .arg(&key)
+                .arg(20)
+                .arg(format!("{expired:020}")),
+        )
+        .await;
+        let mut next = r.clone();
+        next.version += 1;
+        next.data.insert("revived".into(), json!(true));
+        assert!(
+            !store.compare_and_swap(&next, r.version).await.expect("cas"),
+            "a record expired at {expired} ms was swapped"
+        );
+        let kept: Vec<u8> = cmd(&store, redis::cmd("GETRANGE").arg(&key).arg(20).arg(39)).await;
+        assert_eq!(
+            kept,
+            format!("{expired:020}").into_bytes(),
+            "nothing was written"
+        );
+    }
+    // A live record bound to a user still swaps (the longer header read).
+    let live = record(time::Duration::minutes(1), Some("clock"));
+    store.create(&live).await.expect("create");
+    let mut next = live.clone();
+    next.version += 1;
+    assert!(store
+        .compare_and_swap(&next, live.version)
+        .await
+        .expect("cas"));
+    common::delete_all(&store).await;
+}
+
+#[tokio::test]
 async fn create_replaces_a_record_that_redis_still_holds_but_this_clock_counts_as_expired() {
     let Some(store) = common::shared_store().await else {
         return;
