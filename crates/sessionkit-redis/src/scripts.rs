@@ -5,8 +5,8 @@
 //! 1–20, the expiry 21–40, the user flag 61, the user's length 62–71, the user from 72)
 //! and never decode the record.
 //!
-//! `ARGV[1]` is always the application's clock in unix milliseconds (for the swap,
-//! zero-padded to the header's width): a record whose
+//! `ARGV[1]` is always the application's clock in unix milliseconds, written as the
+//! header writes times (zero-padded to 20 characters; [`Call`] adds it): a record whose
 //! expiry is not after it counts as gone, even if Redis has not expired the key yet,
 //! so every operation agrees with `load` on what "expired" means.
 //!
@@ -18,7 +18,9 @@ use std::sync::OnceLock;
 
 use redis::{Cmd, ErrorKind, FromRedisValue, RedisResult, Script, ServerErrorKind, ToRedisArgs};
 
-use crate::Connection;
+use time::OffsetDateTime;
+
+use crate::{value, Connection};
 
 /// `create` after `SET NX` found the key taken: ARGV = now, value, PXAT.
 /// Returns 1 when stored (the record there had expired), 0 when it is live.
@@ -38,9 +40,8 @@ local function user_of(head)
 end
 ";
 
-/// `compare_and_swap`: ARGV = now (written as the header writes times, see below),
-/// expected version (as the header holds it), check_user ("1"/"0"), value, PXAT, the
-/// new value's user section.
+/// `compare_and_swap`: ARGV = now, expected version (as the header holds it),
+/// check_user ("1"/"0"), value, PXAT, the new value's user section.
 /// Returns 1 when swapped; 0 when the record is gone or its version differs; 2 (only
 /// with check_user) when the swap would bind the record to another user, whose index
 /// must first be told (nothing is written then).
@@ -111,13 +112,18 @@ pub(crate) struct Call {
 }
 
 impl Call {
+    /// The call on `key`, with the application's clock as `ARGV[1]`.
     fn new(script: &'static Script, key: &str) -> Self {
+        let now = value::ms(OffsetDateTime::now_utc());
         let mut cmd = redis::cmd("EVALSHA");
-        cmd.arg(script.get_hash()).arg(1).arg(key);
+        cmd.arg(script.get_hash())
+            .arg(1)
+            .arg(key)
+            .arg(value::time_field(now));
         Self { script, cmd }
     }
 
-    /// Appends `ARGV[n]`.
+    /// Appends the next `ARGV`.
     pub(crate) fn arg(mut self, arg: impl ToRedisArgs) -> Self {
         self.cmd.arg(arg);
         self
@@ -138,8 +144,8 @@ impl Call {
 
 macro_rules! script {
     ($name:ident, $source:expr) => {
-        /// A call of this script on `key`; its `ARGV` follow with [`Call::arg`], the
-        /// application's clock first.
+        /// A call of this script on `key`, the clock as `ARGV[1]`; the other `ARGV`
+        /// follow with [`Call::arg`].
         pub(crate) fn $name(key: &str) -> Call {
             static SCRIPT: OnceLock<Script> = OnceLock::new();
             Call::new(SCRIPT.get_or_init(|| Script::new(&$source)), key)

@@ -237,7 +237,6 @@ impl RedisStore {
     ) -> Result<i64, StoreError> {
         let mut conn = self.conn.clone();
         scripts::swap(&self.keys.session(&record.id))
-            .arg(value::time_field(now_ms()))
             .arg(value::version(expected_version))
             .arg(if same_user_only && record.user.is_some() {
                 "1"
@@ -373,7 +372,6 @@ impl SessionStore for RedisStore {
             // The key is taken: only a record expired by this server's clock (which
             // Redis's may not agree with yet) may be replaced.
             let replaced: i64 = scripts::create(&key)
-                .arg(now_ms())
                 .arg(&stored)
                 .arg(expire_at)
                 .run(&mut conn)
@@ -420,7 +418,6 @@ impl SessionStore for RedisStore {
         self.timed(async {
             let mut conn = self.conn.clone();
             let touched: i64 = scripts::touch(&self.keys.session(id))
-                .arg(now_ms())
                 .arg(value::times(expires_at, now))
                 .arg(expire_at_ms(expires_at))
                 .run(&mut conn)
@@ -435,7 +432,6 @@ impl SessionStore for RedisStore {
         self.timed(async {
             let mut conn = self.conn.clone();
             let (live, user): (i64, Option<String>) = scripts::delete(&self.keys.session(id))
-                .arg(now_ms())
                 .run(&mut conn)
                 .await
                 .map_err(failed("deleting a session in Redis", self.timeout))?;
@@ -492,7 +488,6 @@ impl UserIndex for RedisStore {
             let (mut conn, user, timeout) = (self.conn.clone(), user.to_owned(), self.timeout);
             deletions.spawn(async move {
                 let deleted: Result<i64, _> = scripts::delete_if_user(&key)
-                    .arg(now_ms())
                     .arg(value::user_section(Some(&user)))
                     .run(&mut conn)
                     .await;
