@@ -225,7 +225,14 @@ impl Session {
         call: impl Future<Output = Result<T, StoreError>>,
     ) -> Result<T, Error> {
         let limit = self.inner.config.store_timeout;
-        let span = tracing::debug_span!("sessionkit_store", op);
+        // A span that no subscriber wants still costs its entry, exit and (with
+        // tracing's `log` feature, which sqlx turns on) three `log` checks: a few
+        // hundred instructions per call. Make one only when it will be recorded.
+        let span = if tracing::enabled!(tracing::Level::DEBUG) {
+            tracing::debug_span!("sessionkit_store", op)
+        } else {
+            tracing::Span::none()
+        };
         let (result, waited) = ready_or_timeout(limit, call).instrument(span).await;
         let seconds = waited.as_secs_f64();
         match result {
@@ -337,6 +344,12 @@ impl Session {
         }
     }
 
+    /// Whether a session the handler never loaded is loaded and saved anyway: with
+    /// `save_every_request`, for a client that presented an id.
+    pub(crate) fn saves_unloaded(&self, presented_id: bool) -> bool {
+        self.inner.config.save_every_request && presented_id
+    }
+
     pub(crate) async fn save_locked(&self, state: &mut State) -> Result<(), Error> {
         if state.failed {
             return Err(Error::Unavailable);
@@ -348,7 +361,7 @@ impl Session {
             metrics::save("delete");
         }
         if !state.loaded {
-            if !(self.inner.config.save_every_request && state.incoming.is_some()) {
+            if !self.saves_unloaded(state.incoming.is_some()) {
                 return Ok(());
             }
             self.ensure_loaded(state).await?;
@@ -406,7 +419,7 @@ impl Session {
         } else if state.flushed.is_some() {
             return None;
         } else if !state.loaded {
-            if self.inner.config.save_every_request && state.incoming.is_some() {
+            if self.saves_unloaded(state.incoming.is_some()) {
                 return None;
             }
             Ok(CookieAction::Keep)
@@ -677,6 +690,6 @@ impl Session {
 
     /// Whether loading failed during this request (the layer then fails closed).
     pub async fn load_failed(&self) -> bool {
-        self.inner.state.lock().await.failed
+        self.state().await.failed
     }
 }

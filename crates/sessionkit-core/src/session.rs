@@ -1,12 +1,13 @@
 //! The handle a request handler gets: lazy, cheap to clone, dict-like.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::{Map, Value};
 use time::{Duration, OffsetDateTime};
-use tokio::sync::Mutex;
+use tokio::sync::{Mutex, MutexGuard};
 
 use crate::changes::{apply_to_data, Op};
 use crate::engine::{CookieAction, State};
@@ -55,7 +56,11 @@ pub(crate) struct Inner {
     pub(crate) store: Arc<dyn SessionStore>,
     pub(crate) config: Arc<SessionConfig>,
     pub(crate) client: Option<ClientInfo>,
-    pub(crate) state: Mutex<State>,
+    /// Whether the request presented an id (as `State::incoming` starts out).
+    pub(crate) presented_id: bool,
+    /// Set before the state is first locked: a handle nobody used ends without the lock.
+    touched: AtomicBool,
+    state: Mutex<State>,
 }
 
 impl std::fmt::Debug for Session {
@@ -91,20 +96,29 @@ impl Session {
                 store,
                 config,
                 client,
+                presented_id: id.is_some(),
+                touched: AtomicBool::new(false),
                 state: Mutex::new(State::new(id)),
             }),
         }
     }
 
+    /// The state, locked. Every use of the handle goes through here, so that
+    /// [`Session::finish_now`] knows a handle nobody used without taking the lock.
+    pub(crate) async fn state(&self) -> MutexGuard<'_, State> {
+        self.inner.touched.store(true, Ordering::SeqCst);
+        self.inner.state.lock().await
+    }
+
     async fn read<R>(&self, f: impl FnOnce(&State) -> R) -> Result<R, Error> {
-        let mut state = self.inner.state.lock().await;
+        let mut state = self.state().await;
         self.ensure_loaded(&mut state).await?;
         state.accessed = true;
         Ok(f(&state))
     }
 
     async fn write(&self, op: Op) -> Result<Option<i64>, Error> {
-        let mut state = self.inner.state.lock().await;
+        let mut state = self.state().await;
         self.ensure_loaded(&mut state).await?;
         Ok(state.record_op(op))
     }
@@ -183,7 +197,7 @@ impl Session {
     ///
     /// [`Error::Store`] when the session could not be loaded.
     pub async fn remove_value(&self, key: &str) -> Result<Option<Value>, Error> {
-        let mut state = self.inner.state.lock().await;
+        let mut state = self.state().await;
         self.ensure_loaded(&mut state).await?;
         state.accessed = true;
         let old = state.data().get(key).cloned();
@@ -263,7 +277,7 @@ impl Session {
     ///
     /// [`Error::Store`] when the session could not be loaded.
     pub async fn update(&self, entries: Map<String, Value>) -> Result<(), Error> {
-        let mut state = self.inner.state.lock().await;
+        let mut state = self.state().await;
         self.ensure_loaded(&mut state).await?;
         for (k, v) in entries {
             state.record_op(Op::Insert(k, v));
@@ -283,7 +297,7 @@ impl Session {
         key: &str,
         default: T,
     ) -> Result<T, Error> {
-        let mut state = self.inner.state.lock().await;
+        let mut state = self.state().await;
         self.ensure_loaded(&mut state).await?;
         state.accessed = true;
         if let Some(v) = state.data().get(key) {
@@ -354,7 +368,7 @@ impl Session {
     /// Forces a save at the end of the request even if nothing changed through this
     /// handle (refreshing the idle expiry).
     pub async fn mark_modified(&self) {
-        let mut state = self.inner.state.lock().await;
+        let mut state = self.state().await;
         state.accessed = true;
         state.modified = true;
     }
@@ -362,7 +376,7 @@ impl Session {
     /// Deletes the session: its data, its stored record (at save) and its cookie. The
     /// handle starts over as a new, empty session without an id.
     pub async fn flush(&self) {
-        let mut state = self.inner.state.lock().await;
+        let mut state = self.state().await;
         state.flush();
     }
 
@@ -373,7 +387,7 @@ impl Session {
     ///
     /// [`Error::Store`] when the session could not be loaded.
     pub async fn cycle_id(&self) -> Result<(), Error> {
-        let mut state = self.inner.state.lock().await;
+        let mut state = self.state().await;
         self.ensure_loaded(&mut state).await?;
         state.accessed = true;
         state.cycle = true;
@@ -388,7 +402,7 @@ impl Session {
     ///
     /// [`Error::Store`] when the session could not be loaded.
     pub async fn login(&self, user: &str) -> Result<(), Error> {
-        let mut state = self.inner.state.lock().await;
+        let mut state = self.state().await;
         self.ensure_loaded(&mut state).await?;
         state.cycle = true;
         state.record_op(Op::SetUser(Some(user.to_owned())));
@@ -501,7 +515,7 @@ impl Session {
     /// been stored, and when the session cannot be loaded. An id the store does not
     /// know is never returned.
     pub async fn id(&self) -> Option<SessionId> {
-        let mut state = self.inner.state.lock().await;
+        let mut state = self.state().await;
         self.ensure_loaded(&mut state).await.ok()?;
         state.accessed = true;
         state.id.clone()
@@ -509,7 +523,7 @@ impl Session {
 
     /// Whether any read or write touched the session (the layer adds `Vary: Cookie`).
     pub async fn accessed(&self) -> bool {
-        self.inner.state.lock().await.accessed
+        self.state().await.accessed
     }
 
     /// Saves now (creating, merging, cycling or deleting as needed). The layer calls
@@ -520,7 +534,7 @@ impl Session {
     /// [`Error::Interrupted`] when the session was deleted by someone else meanwhile;
     /// [`Error::Conflict`] when concurrent writers kept winning; [`Error::Store`].
     pub async fn save(&self) -> Result<(), Error> {
-        let mut state = self.inner.state.lock().await;
+        let mut state = self.state().await;
         self.save_locked(&mut state).await
     }
 
@@ -545,7 +559,7 @@ impl Session {
     /// in the request is [`Error::Unavailable`] (fail closed) unless the handler already
     /// answered with a server error of its own.
     pub async fn finish(&self, server_error: bool) -> (bool, Result<CookieAction, Error>) {
-        let mut state = self.inner.state.lock().await;
+        let mut state = self.state().await;
         if let Some(done) = self.finish_without_store(&mut state, server_error) {
             return done;
         }
@@ -565,6 +579,12 @@ impl Session {
     /// another task holds the session right now; call [`Session::finish`] then. The
     /// layer ends most requests this way, without an extra future.
     pub fn finish_now(&self, server_error: bool) -> Option<(bool, Result<CookieAction, Error>)> {
+        if !self.inner.touched.load(Ordering::SeqCst) {
+            // Never loaded, changed or flushed: what `finish_without_store` answers for
+            // a fresh state, without the lock (most requests of most routes).
+            let save = !server_error && self.saves_unloaded(self.inner.presented_id);
+            return (!save).then_some((false, Ok(CookieAction::Keep)));
+        }
         let mut state = self.inner.state.try_lock().ok()?;
         self.finish_without_store(&mut state, server_error)
     }
@@ -574,7 +594,7 @@ impl Session {
     /// session with no stored record yet. For inspection and for stores that hold it
     /// client-side.
     pub async fn snapshot(&self) -> Option<Record> {
-        let state = self.inner.state.lock().await;
+        let state = self.state().await;
         let saved = state.saved.as_deref()?;
         let mut record = saved.with_data(state.data().clone());
         record.user.clone_from(&state.view.user);

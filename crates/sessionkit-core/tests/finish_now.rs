@@ -98,3 +98,79 @@ async fn finish_now_saves_nothing_after_the_handlers_own_server_error() -> Resul
     assert_eq!(stats.live, 0);
     Ok(())
 }
+
+#[tokio::test]
+async fn finish_now_leaves_an_untouched_session_to_finish_when_every_request_saves(
+) -> Result<(), Error> {
+    let store = MemoryStore::new();
+    let id = stored_session(&store).await?;
+    let every = SessionConfig {
+        save_every_request: true,
+        ..SessionConfig::default()
+    };
+    let before = store.load(&id.hash()).await.map_err(Error::Store)?;
+    let before = before.map(|r| r.last_seen).expect("stored");
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    let untouched = Session::open(store.clone(), every.clone(), Some(id.clone()));
+    assert!(
+        untouched.finish_now(false).is_none(),
+        "save_every_request refreshes a presented session even when the handler ignored it"
+    );
+    let (accessed, outcome) = untouched.finish(false).await;
+    assert!(accessed);
+    assert!(matches!(outcome?, CookieAction::Set { id: ref sent, .. } if *sent == id));
+    let record = store.load(&id.hash()).await.map_err(Error::Store)?;
+    let after = record.map(|r| r.last_seen).expect("still stored");
+    assert!(
+        after > before,
+        "the untouched session was refreshed in the store"
+    );
+
+    // Without an id there is nothing to refresh; after a server error nothing is saved.
+    let anonymous = Session::new(store.clone(), every.clone());
+    assert_eq!(anonymous.finish_now(false).map(|d| d.0), Some(false));
+    let failed = Session::open(store.clone(), every, Some(id));
+    let (_, outcome) = failed
+        .finish_now(true)
+        .expect("a server error stores nothing");
+    assert_eq!(outcome?, CookieAction::Keep);
+    Ok(())
+}
+
+#[tokio::test]
+async fn finish_now_does_not_settle_a_session_another_task_is_writing() -> Result<(), Error> {
+    let store = MemoryStore::new();
+    let id = stored_session(&store).await?;
+    let session = Session::open(store.clone(), SessionConfig::default(), Some(id.clone()));
+    // A task the handler spawned is inside a write while the response goes out: the
+    // session is in use, so ending it must wait for the lock, then save the write.
+    let (started, proceed) = (tokio::sync::Barrier::new(2), tokio::sync::Notify::new());
+    let (started, proceed) = (std::sync::Arc::new(started), std::sync::Arc::new(proceed));
+    let writer = tokio::spawn({
+        let (session, started, proceed) = (session.clone(), started.clone(), proceed.clone());
+        async move {
+            session.insert("cart", 5).await?;
+            started.wait().await;
+            proceed.notified().await;
+            session.insert("paid", true).await
+        }
+    });
+    started.wait().await;
+    let (accessed, outcome) = match session.finish_now(false) {
+        Some(done) => done,
+        None => {
+            proceed.notify_one();
+            writer.await.expect("the writer task")?;
+            session.finish(false).await
+        }
+    };
+    assert!(accessed, "the writer touched the session");
+    assert!(
+        matches!(outcome?, CookieAction::Set { .. }),
+        "the writes are saved"
+    );
+    let reopened = Session::open(store.clone(), SessionConfig::default(), Some(id));
+    assert_eq!(reopened.get::<i64>("cart").await?, Some(5));
+    assert_eq!(reopened.get::<bool>("paid").await?, Some(true));
+    Ok(())
+}

@@ -8,6 +8,16 @@ use time::OffsetDateTime;
 /// Longest cookie value the layer looks at; anything longer is ignored as garbage.
 const MAX_INCOMING_VALUE: usize = 8192;
 
+/// `value` without the double quotes at either end (any number of them).
+fn unquoted(value: &str) -> &str {
+    let start = value.bytes().position(|b| b != b'"').unwrap_or(value.len());
+    let end = value
+        .bytes()
+        .rposition(|b| b != b'"')
+        .map_or(start, |last| last + 1);
+    &value[start..end]
+}
+
 /// Why a configuration was refused at startup.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ConfigError {
@@ -105,15 +115,23 @@ impl CookieConfig {
     /// The value of the first cookie named exactly like the session cookie, across
     /// every `Cookie` header. Oversized values are ignored.
     pub(crate) fn find<'h>(&self, headers: &'h HeaderMap) -> Option<&'h str> {
-        headers
+        let value = headers
             .get_all(http::header::COOKIE)
             .iter()
             .filter_map(|h| h.to_str().ok())
-            .flat_map(|h| h.split(';'))
-            .filter_map(|pair| pair.trim().split_once('='))
-            .find(|(name, _)| *name == self.name)
-            .map(|(_, value)| value.trim().trim_matches('"'))
-            .filter(|v| !v.is_empty() && v.len() <= MAX_INCOMING_VALUE)
+            .find_map(|h| self.value_in(h))?;
+        (!value.is_empty() && value.len() <= MAX_INCOMING_VALUE).then_some(value)
+    }
+
+    /// The value of the first pair in one `Cookie` header named exactly like the
+    /// session cookie, without surrounding blanks and quotes. Runs on every request, so
+    /// it trims bytes, not characters: a header that passed `to_str` is visible ASCII,
+    /// where the two are the same.
+    fn value_in<'h>(&self, header: &'h str) -> Option<&'h str> {
+        header.split(';').find_map(|pair| {
+            let (name, value) = pair.trim_ascii_start().split_once('=')?;
+            (name == self.name).then(|| unquoted(value.trim_ascii()))
+        })
     }
 
     fn build<'c>(&self, value: String) -> cookie::CookieBuilder<'c> {
@@ -317,6 +335,42 @@ mod tests {
             HeaderValue::from_str(&huge).expect("ascii"),
         );
         assert_eq!(c.find(&big), None);
+    }
+
+    #[test]
+    fn the_cookie_value_is_read_without_blanks_and_quotes_and_the_name_must_match_exactly() {
+        let c = CookieConfig::default();
+        let find = |header: &'static str| {
+            let mut h = HeaderMap::new();
+            h.insert(http::header::COOKIE, HeaderValue::from_static(header));
+            c.find(&h).map(str::to_owned)
+        };
+        assert_eq!(find("id=abc").as_deref(), Some("abc"));
+        assert_eq!(find(" \tid= abc ;x=1").as_deref(), Some("abc"));
+        assert_eq!(find("x=1;id=\"abc\"").as_deref(), Some("abc"));
+        assert_eq!(find("id=\"\"abc\"").as_deref(), Some("abc"));
+        assert_eq!(find("id=a=b").as_deref(), Some("a=b"));
+        // Blank before '=' is part of the name; nothing else is called "id" here.
+        assert_eq!(find("id =abc"), None);
+        assert_eq!(find("ID=abc"), None);
+        assert_eq!(find("id"), None);
+        // The first pair named "id" decides, even when it is empty or only quotes.
+        assert_eq!(find("id=; id=abc"), None);
+        assert_eq!(find("id=\"\"; id=abc"), None);
+        assert_eq!(find("id=\"\"\""), None);
+        assert_eq!(find(""), None);
+    }
+
+    #[test]
+    fn a_cookie_header_that_is_not_visible_ascii_is_skipped_not_misread() {
+        let c = CookieConfig::default();
+        let mut h = HeaderMap::new();
+        h.append(
+            http::header::COOKIE,
+            HeaderValue::from_bytes("id=caf\u{e9}".as_bytes()).expect("a header value"),
+        );
+        h.append(http::header::COOKIE, HeaderValue::from_static("id=second"));
+        assert_eq!(c.find(&h), Some("second"));
     }
 
     #[test]
