@@ -11,7 +11,8 @@
 //! worker thread, are not counted) and the time includes the round trips.
 //!
 //! `cargo run --release -p sessionkit-bench --example oneshot -- [iterations] [route|all] [store] [server|all]`
-//! (`server`: `bare`, `tower-sessions` or `sessionkit`).
+//! (`server`: `bare`, `no-op` (bare axum's routes under a layer that does nothing: axum's
+//! own cost of layering a router), `tower-sessions` or `sessionkit`).
 //!
 //! Where the kernel offers no counter (many virtual machines), count with valgrind
 //! instead: run one route on one server under `valgrind --tool=callgrind` at two
@@ -81,6 +82,7 @@ async fn main() {
         }
     };
     let bare = apps::bare();
+    let layered = apps::bare_layered();
     let ours = prepared.sessionkit;
     let theirs = prepared.tower_sessions;
     let dummy = format!("id={}", "A".repeat(32));
@@ -88,6 +90,7 @@ async fn main() {
     let mut servers = Vec::new();
     for (name, app, sessions) in [
         ("axum (bare)", &bare, false),
+        ("axum + no-op layer", &layered, false),
         ("tower-sessions", &theirs, true),
         ("sessionkit", &ours, true),
     ] {
@@ -103,7 +106,7 @@ async fn main() {
     }
     let only = std::env::args().nth(2).filter(|r| r != "all");
     let routes = ["/idle", "/read", "/write", "/new"];
-    println!("route   server          ns/req  instructions/req  (over bare)");
+    println!("route   server              ns/req  instructions/req  (over bare)");
     for route in routes.into_iter().filter(|r| {
         only.as_deref()
             .is_none_or(|o| r.trim_start_matches('/') == o)
@@ -118,7 +121,7 @@ async fn main() {
                 (Some(i), Some(b)) => format!("  (+{:.0})", i - b),
                 _ => String::new(),
             };
-            println!("{route:<7} {name:<14} {ns:>7.0}  {counted}{over}");
+            println!("{route:<7} {name:<18} {ns:>7.0}  {counted}{over}");
             bare_instructions = bare_instructions.or(instructions);
         }
     }

@@ -45,6 +45,12 @@ pub fn bare() -> Router {
         .route("/new", get(|| async { "created" }))
 }
 
+/// The bare routes under a layer that does nothing, added with `Router::layer` as the
+/// session layers are: axum's own cost of layering a router, per request.
+pub fn bare_layered() -> Router {
+    bare().layer(tower::layer::util::Identity::new())
+}
+
 /// Every route on sessionkit's [`SessionLayer`](sessionkit::SessionLayer) over `store`,
 /// with the layer's defaults.
 pub fn sessionkit(store: impl sessionkit::SessionStore) -> Router {

@@ -51,11 +51,12 @@ pub struct Options {
     #[arg(long, value_delimiter = ',', default_value = "idle,read,write,new")]
     pub routes: Vec<Route>,
 
-    /// Session libraries to measure, comma-separated (bare axum always runs).
+    /// Session libraries to measure, comma-separated (bare axum always runs;
+    /// `axum-layer` is bare axum under a layer that does nothing, in the memory group).
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "tower-sessions,sessionkit"
+        default_value = "axum-layer,tower-sessions,sessionkit"
     )]
     pub libraries: Vec<Library>,
 
@@ -206,6 +207,11 @@ impl fmt::Display for Route {
 pub enum Library {
     /// Bare axum, no session layer.
     Axum,
+    /// Bare axum's routes under a layer that does nothing (`tower::layer::util::Identity`),
+    /// added the way a session layer is (`Router::layer`): what axum itself costs per
+    /// request for wrapping its routes in any layer, the floor under both libraries.
+    /// Measured with the memory store's group only (it has no store).
+    AxumLayer,
     /// tower-sessions 0.14.
     TowerSessions,
     /// sessionkit.
@@ -216,6 +222,7 @@ impl fmt::Display for Library {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             Self::Axum => "axum (bare)",
+            Self::AxumLayer => "axum + no-op layer",
             Self::TowerSessions => "tower-sessions",
             Self::Sessionkit => "sessionkit",
         })

@@ -149,10 +149,20 @@ impl Report {
         for kind in self.settings.stores.iter().copied() {
             if let Some(cell) = self.find(Some(kind), Route::Idle, Library::Sessionkit) {
                 if let Some(r) = self.vs_bare(cell) {
+                    let mut shown = self.with_cycles(figure(r, "bare"), cell);
+                    if let Some(floor) = self
+                        .find(Some(kind), Route::Idle, Library::AxumLayer)
+                        .and_then(|c| self.vs_bare(c))
+                    {
+                        shown.push_str(&format!(
+                            "; axum with a no-op layer, the floor: {}",
+                            figure(floor, "bare")
+                        ));
+                    }
                     goals.push((
                         format!("{kind}: idle route within 3% of bare axum"),
                         r.value >= 0.97,
-                        self.with_cycles(figure(r, "bare"), cell),
+                        shown,
                     ));
                 }
             }

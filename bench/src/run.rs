@@ -106,6 +106,9 @@ pub fn run(settings: &Settings) -> Result<Report, BoxError> {
             }
         };
         let mut routers = vec![(Library::Axum, apps::bare())];
+        if kind == StoreKind::Memory && settings.libraries.contains(&Library::AxumLayer) {
+            routers.push((Library::AxumLayer, apps::bare_layered()));
+        }
         routers.extend(chosen(
             settings,
             prepared.tower_sessions,
@@ -133,7 +136,7 @@ pub fn run(settings: &Settings) -> Result<Report, BoxError> {
                 Library::Sessionkit => {
                     vec![MemorySubject::Sessionkit, MemorySubject::SessionkitCompact]
                 }
-                Library::Axum => vec![],
+                Library::Axum | Library::AxumLayer => vec![],
             })
             .collect();
         subjects.extend([MemorySubject::JsonValues, MemorySubject::JsonBytes]);
@@ -196,7 +199,7 @@ fn store_cells(
         let mut cookies = Vec::new();
         for (library, server) in &servers {
             cookies.push(match library {
-                Library::Axum => vec![dummy.clone(); settings.connections],
+                Library::Axum | Library::AxumLayer => vec![dummy.clone(); settings.connections],
                 _ => runtimes
                     .client
                     .block_on(load::seed(server.addr, settings.connections))?,

@@ -50,17 +50,23 @@ fn an_ultra_short_run_prints_every_table() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "failed:\n{report}\n{stderr}");
 
-    // Bare axum and both libraries on every route, each with requests and no errors.
+    // Bare axum, axum under a no-op layer and both libraries on every route, each
+    // with requests and no errors.
     let cells = table(&report, "## Throughput and latency");
-    assert_eq!(cells.len(), 12, "{report}");
+    assert_eq!(cells.len(), 16, "{report}");
     for route in ["idle", "read", "write", "new"] {
         let libraries: Vec<&str> = cells
             .iter()
             .filter(|c| c[1] == route)
             .map(|c| c[2].as_str())
             .collect();
-        assert_eq!(libraries.len(), 3, "{route}: {report}");
-        for library in ["axum (bare)", "tower-sessions", "sessionkit"] {
+        assert_eq!(libraries.len(), 4, "{route}: {report}");
+        for library in [
+            "axum (bare)",
+            "axum + no-op layer",
+            "tower-sessions",
+            "sessionkit",
+        ] {
             assert!(libraries.contains(&library), "{route}/{library}: {report}");
         }
     }
@@ -87,7 +93,16 @@ fn an_ultra_short_run_prints_every_table() {
     assert_eq!(memory.len(), 5, "{report}");
     assert!(memory.iter().all(|r| r[6] == "100.0%"), "{report}");
 
-    assert!(table(&report, "## Goals").len() >= 5, "{report}");
+    let goals = table(&report, "## Goals");
+    assert!(goals.len() >= 5, "{report}");
+    let idle = goals
+        .iter()
+        .find(|g| g[0].contains("idle route"))
+        .expect("the idle goal");
+    assert!(
+        idle.iter().any(|c| c.contains("no-op layer, the floor")),
+        "the idle goal shows axum's own layering cost beside it: {idle:?}"
+    );
     assert!(
         started.elapsed() < Duration::from_secs(60),
         "took {:?}",
