@@ -79,10 +79,17 @@ pub(crate) struct State {
 }
 
 impl State {
-    pub(crate) fn new(incoming: Option<SessionId>) -> Self {
+    /// The id the request presented, read on the handle's first use.
+    pub(crate) fn present(&mut self, id: Option<SessionId>) {
+        self.client_has_cookie = id.is_some();
+        self.incoming = id;
+    }
+
+    /// The state of a handle not used yet: no id read, nothing loaded.
+    pub(crate) fn new() -> Self {
         Self {
-            client_has_cookie: incoming.is_some(),
-            incoming,
+            client_has_cookie: false,
+            incoming: None,
             id: None,
             loaded: false,
             failed: false,
@@ -321,9 +328,9 @@ impl Session {
         let in_window = now - stub.last_seen <= self.inner.config.rotation_grace;
         let same_client = self
             .inner
-            .client
-            .as_ref()
-            .is_none_or(|now| same_network_and_browser(&stub.client, now));
+            .presented
+            .client()
+            .is_none_or(|now| same_network_and_browser(&stub.client, &now));
         let Some(next) = stub.moved_to.filter(|_| in_window && same_client) else {
             tracing::warn!("session id used after it was rotated away; refused (possibly stolen)");
             metrics::suspicious("rotated_id");
@@ -338,10 +345,13 @@ impl Session {
 
     fn bound_to_this_client(&self, record: &Record) -> bool {
         let binding = self.inner.config.binding;
-        match &self.inner.client {
-            Some(now) if binding.is_on() => binding.allows(&record.client, now),
-            _ => true,
+        if !binding.is_on() {
+            return true;
         }
+        self.inner
+            .presented
+            .client()
+            .is_none_or(|now| binding.allows(&record.client, &now))
     }
 
     /// Whether a session the handler never loaded is loaded and saved anyway: with
@@ -460,8 +470,8 @@ impl Session {
                 record.user = state.view.user.clone();
             }
         }
-        if let Some(client) = &self.inner.client {
-            record.client = client.clone();
+        if let Some(client) = self.inner.presented.client() {
+            record.client = client;
         }
         record.expires_at = policy.expires_at(record.expiry, created_at, now);
         record
@@ -558,7 +568,7 @@ impl Session {
                 stub.expires_at = old.expires_at.min(now + grace + TOMBSTONE_MEMORY);
                 stub.version = old.version.wrapping_add(1);
                 stub.moved_to = Some(next);
-                stub.client = self.inner.client.clone().unwrap_or_default();
+                stub.client = self.inner.presented.client().unwrap_or_default();
                 let stub = Arc::new(stub);
                 if self
                     .timed(

@@ -62,5 +62,5 @@ pub use id::{IdHash, SessionId};
 pub use key::Key;
 pub use memory::MemoryStore;
 pub use record::{ClientInfo, Data, Record};
-pub use session::{Session, CSRF_SECRET_KEY};
+pub use session::{Presented, Session, CSRF_SECRET_KEY};
 pub use store::{ExpiredDeletion, SessionListing, SessionStore, Stats, StoreError, UserIndex};

@@ -52,15 +52,44 @@ pub struct Session {
     pub(crate) inner: Arc<Inner>,
 }
 
-pub(crate) struct Inner {
+/// What a request presented (its session cookie's id, its client), read only when its
+/// session is first used: a route that never touches its session pays for no parsing.
+/// The layer implements it over the request's raw headers; [`Session::from_parts`] over
+/// values already parsed.
+pub trait Presented: Send + Sync + 'static {
+    /// The id the request's cookie carries, if it carries a valid one. Called at most
+    /// once, when the session is first used; invalid cookies are reported here.
+    fn id(&self) -> Option<SessionId>;
+    /// The client: recorded on sessions this request creates, compared by binding.
+    fn client(&self) -> Option<ClientInfo>;
+}
+
+/// Values already parsed, presented as they are.
+struct Parsed {
+    id: Option<SessionId>,
+    client: Option<ClientInfo>,
+}
+
+impl Presented for Parsed {
+    fn id(&self) -> Option<SessionId> {
+        self.id.clone()
+    }
+    fn client(&self) -> Option<ClientInfo> {
+        self.client.clone()
+    }
+}
+
+pub(crate) struct Inner<P: ?Sized = dyn Presented> {
     pub(crate) store: Arc<dyn SessionStore>,
     pub(crate) config: Arc<SessionConfig>,
-    pub(crate) client: Option<ClientInfo>,
-    /// Whether the request presented an id (as `State::incoming` starts out).
-    pub(crate) presented_id: bool,
+    /// Whether the request presented a session cookie (valid or not: it is read on
+    /// first use).
+    pub(crate) presented_cookie: bool,
     /// Set before the state is first locked: a handle nobody used ends without the lock.
     touched: AtomicBool,
     state: Mutex<State>,
+    /// Last, so that one allocation holds it whatever its type.
+    pub(crate) presented: P,
 }
 
 impl std::fmt::Debug for Session {
@@ -83,31 +112,59 @@ impl Session {
         Self::from_parts(Arc::new(store), Arc::new(config), id, None)
     }
 
-    /// Builds a session from shared parts (what the layer does once per request).
-    /// `client` is recorded on sessions created or cycled by this handle.
+    /// Builds a session from shared parts and an id already parsed. `client` is
+    /// recorded on sessions created or cycled by this handle.
     pub fn from_parts(
         store: Arc<dyn SessionStore>,
         config: Arc<SessionConfig>,
         id: Option<SessionId>,
         client: Option<ClientInfo>,
     ) -> Self {
-        Self {
-            inner: Arc::new(Inner {
-                store,
-                config,
-                client,
-                presented_id: id.is_some(),
-                touched: AtomicBool::new(false),
-                state: Mutex::new(State::new(id)),
-            }),
-        }
+        let cookie = id.is_some();
+        Self::presented(store, config, cookie, Parsed { id, client })
     }
 
-    /// The state, locked. Every use of the handle goes through here, so that
-    /// [`Session::finish_now`] knows a handle nobody used without taking the lock.
+    /// Builds a request's session from shared parts and what the request presented,
+    /// which is read on first use (what the layer does once per request). `cookie`:
+    /// whether the request carried a session cookie at all.
+    pub fn presented(
+        store: Arc<dyn SessionStore>,
+        config: Arc<SessionConfig>,
+        cookie: bool,
+        presented: impl Presented,
+    ) -> Self {
+        let inner = Arc::new(Inner {
+            store,
+            config,
+            presented_cookie: cookie,
+            touched: AtomicBool::new(false),
+            state: Mutex::new(State::new()),
+            presented,
+        });
+        Self { inner }
+    }
+
+    /// Whether nobody has used this handle yet (so the presented id is still unread).
+    fn unused(&self) -> bool {
+        !self.inner.touched.load(Ordering::SeqCst)
+    }
+
+    /// Whether ending an unused handle still loads and saves it (save-every-request
+    /// with a presented cookie, and no server error).
+    fn refreshes_unused(&self, server_error: bool) -> bool {
+        !server_error && self.saves_unloaded(self.inner.presented_cookie)
+    }
+
+    /// The state, locked. Every use of the handle goes through here: the first reads
+    /// the presented id, and [`Session::finish_now`] knows a handle nobody used
+    /// without taking the lock.
     pub(crate) async fn state(&self) -> MutexGuard<'_, State> {
-        self.inner.touched.store(true, Ordering::SeqCst);
-        self.inner.state.lock().await
+        let first = !self.inner.touched.swap(true, Ordering::SeqCst);
+        let mut state = self.inner.state.lock().await;
+        if first && self.inner.presented_cookie {
+            state.present(self.inner.presented.id());
+        }
+        state
     }
 
     async fn read<R>(&self, f: impl FnOnce(&State) -> R) -> Result<R, Error> {
@@ -559,6 +616,9 @@ impl Session {
     /// in the request is [`Error::Unavailable`] (fail closed) unless the handler already
     /// answered with a server error of its own.
     pub async fn finish(&self, server_error: bool) -> (bool, Result<CookieAction, Error>) {
+        if self.unused() && !self.refreshes_unused(server_error) {
+            return (false, Ok(CookieAction::Keep));
+        }
         let mut state = self.state().await;
         if let Some(done) = self.finish_without_store(&mut state, server_error) {
             return done;
@@ -579,11 +639,11 @@ impl Session {
     /// another task holds the session right now; call [`Session::finish`] then. The
     /// layer ends most requests this way, without an extra future.
     pub fn finish_now(&self, server_error: bool) -> Option<(bool, Result<CookieAction, Error>)> {
-        if !self.inner.touched.load(Ordering::SeqCst) {
+        if self.unused() {
             // Never loaded, changed or flushed: what `finish_without_store` answers for
             // a fresh state, without the lock (most requests of most routes).
-            let save = !server_error && self.saves_unloaded(self.inner.presented_id);
-            return (!save).then_some((false, Ok(CookieAction::Keep)));
+            return (!self.refreshes_unused(server_error))
+                .then_some((false, Ok(CookieAction::Keep)));
         }
         let mut state = self.inner.state.try_lock().ok()?;
         self.finish_without_store(&mut state, server_error)

@@ -1,12 +1,17 @@
 //! The session cookie's name and attributes, and the headers that carry it.
 
 use cookie::{Cookie, SameSite};
-use http::HeaderMap;
+use http::{HeaderMap, HeaderValue};
 use sessionkit_core::CookieLifetime;
 use time::OffsetDateTime;
 
 /// Longest cookie value the layer looks at; anything longer is ignored as garbage.
 const MAX_INCOMING_VALUE: usize = 8192;
+
+/// `value` if it can be a session cookie's: not empty, not oversized.
+fn usable(value: &str) -> Option<&str> {
+    (!value.is_empty() && value.len() <= MAX_INCOMING_VALUE).then_some(value)
+}
 
 /// `value` without the double quotes at either end (any number of them).
 fn unquoted(value: &str) -> &str {
@@ -118,20 +123,39 @@ impl CookieConfig {
         let value = headers
             .get_all(http::header::COOKIE)
             .iter()
-            .filter_map(|h| h.to_str().ok())
             .find_map(|h| self.value_in(h))?;
-        (!value.is_empty() && value.len() <= MAX_INCOMING_VALUE).then_some(value)
+        usable(value)
+    }
+
+    /// [`CookieConfig::find`] within one `Cookie` header.
+    pub(crate) fn find_in<'h>(&self, header: &'h HeaderValue) -> Option<&'h str> {
+        usable(self.value_in(header)?)
     }
 
     /// The value of the first pair in one `Cookie` header named exactly like the
-    /// session cookie, without surrounding blanks and quotes. Runs on every request, so
-    /// it trims bytes, not characters: a header that passed `to_str` is visible ASCII,
-    /// where the two are the same.
-    fn value_in<'h>(&self, header: &'h str) -> Option<&'h str> {
-        header.split(';').find_map(|pair| {
-            let (name, value) = pair.trim_ascii_start().split_once('=')?;
-            (name == self.name).then(|| unquoted(value.trim_ascii()))
-        })
+    /// session cookie, without surrounding blanks and quotes; `None` for a header that
+    /// is not visible ASCII. It trims bytes, not characters: in visible ASCII the two
+    /// are the same.
+    fn value_in<'h>(&self, header: &'h HeaderValue) -> Option<&'h str> {
+        let text = header.to_str().ok()?;
+        let mut start = 0;
+        while start <= text.len() {
+            // Splitting at a byte, not a `char` pattern: this runs on most requests.
+            let end = text.as_bytes()[start..]
+                .iter()
+                .position(|&b| b == b';')
+                .map_or(text.len(), |at| start + at);
+            let pair = text[start..end].trim_ascii_start();
+            // A valid cookie name has no '=', so this is "the name, then '='".
+            let value = pair
+                .strip_prefix(self.name.as_str())
+                .and_then(|rest| rest.strip_prefix('='));
+            if let Some(value) = value {
+                return Some(unquoted(value.trim_ascii()));
+            }
+            start = end + 1;
+        }
+        None
     }
 
     fn build<'c>(&self, value: String) -> cookie::CookieBuilder<'c> {

@@ -6,15 +6,16 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use http::header::{HeaderValue, SET_COOKIE, USER_AGENT, VARY};
+use http::header::{HeaderValue, SET_COOKIE, VARY};
 use http::{Request, Response, StatusCode};
 use pin_project_lite::pin_project;
-use sessionkit_core::{ClientInfo, CookieAction, Session, SessionConfig, SessionId, SessionStore};
+use sessionkit_core::{CookieAction, Session, SessionConfig, SessionId, SessionStore};
 use tower_layer::Layer;
 use tower_service::Service;
 
 use crate::cookie_config::SetCookieWriter;
 use crate::cookie_store::{CookieSlot, CookieStore, BROWSER_COOKIE_LIMIT};
+use crate::presented::RawRequest;
 use crate::seal::{Protection, Sealer};
 use crate::{ConfigError, CookieConfig, KeyRing};
 
@@ -66,10 +67,10 @@ enum Backend {
     Cookie(CookieStore),
 }
 
-struct Shared {
-    client_ip_header: Option<http::HeaderName>,
+pub(crate) struct Shared {
+    pub(crate) client_ip_header: Option<http::HeaderName>,
     backend: Backend,
-    cookie: CookieConfig,
+    pub(crate) cookie: CookieConfig,
     set_cookie: SetCookieWriter,
     engine: Arc<SessionConfig>,
     id_sealer: Option<Sealer>,
@@ -476,17 +477,17 @@ where
 
     fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
         let shared = self.shared.clone();
-        let raw = shared.cookie.find(req.headers());
-        let client = client_info(&req, shared.client_ip_header.as_ref());
         let (session, slot) = match &shared.backend {
             Backend::Server(store) => {
-                let id = raw.and_then(|v| shared.read_id(v));
-                (
-                    Session::from_parts(store.clone(), shared.engine.clone(), id, client),
-                    None,
-                )
+                // The cookie is read when the handler first uses the session.
+                let raw = RawRequest::of(&shared, &req);
+                let cookie = raw.has_cookie();
+                let engine = shared.engine.clone();
+                (Session::presented(store.clone(), engine, cookie, raw), None)
             }
             Backend::Cookie(cookie_store) => {
+                // The cookie is the session: it is opened now, for the slot.
+                let raw = shared.cookie.find(req.headers());
                 let opened = raw.and_then(|v| {
                     let opened = cookie_store.open(&shared.cookie.name, v);
                     if opened.is_none() {
@@ -500,7 +501,10 @@ where
                 });
                 let revocation = cookie_store.revocation().cloned();
                 let slot = Arc::new(CookieSlot::new(record, generation, revocation));
-                let session = Session::from_parts(slot.clone(), shared.engine.clone(), id, client);
+                let cookie = id.is_some();
+                let raw = RawRequest::opened(&shared, &req, id);
+                let engine = shared.engine.clone();
+                let session = Session::presented(slot.clone(), engine, cookie, raw);
                 (session, Some(slot))
             }
         };
@@ -520,48 +524,9 @@ where
     }
 }
 
-/// The longest user agent kept with a session, in bytes.
-const MAX_USER_AGENT: usize = 256;
-
-/// `text` cut to at most `max` bytes, at a character boundary.
-fn truncated(text: &str, max: usize) -> &str {
-    if text.len() <= max {
-        return text;
-    }
-    let end = (0..=max)
-        .rev()
-        .find(|&i| text.is_char_boundary(i))
-        .unwrap_or(0);
-    &text[..end]
-}
-
-fn client_info<B>(req: &Request<B>, ip_header: Option<&http::HeaderName>) -> Option<ClientInfo> {
-    let user_agent = req
-        .headers()
-        .get(USER_AGENT)
-        .and_then(|v| v.to_str().ok())
-        .map(|ua| truncated(ua, MAX_USER_AGENT).to_owned());
-    let address = match ip_header {
-        Some(name) => req
-            .headers()
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.rsplit(',').next())
-            .and_then(|v| v.trim().parse::<std::net::IpAddr>().ok())
-            .map(|ip| ip.to_string()),
-        None => req
-            .extensions()
-            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-            .map(|c| c.0.ip().to_string()),
-    };
-    Some(ClientInfo {
-        user_agent,
-        address,
-    })
-}
-
 impl Shared {
-    fn read_id(&self, value: &str) -> Option<SessionId> {
+    /// The id in the session cookie's value; an invalid one is counted and logged.
+    pub(crate) fn read_id(&self, value: &str) -> Option<SessionId> {
         let id = match &self.id_sealer {
             Some(sealer) => sealer
                 .open(&self.cookie.name, value)
@@ -702,20 +667,5 @@ fn add_vary_cookie<B>(res: &mut Response<B>) {
     all.push("Cookie".to_owned());
     if let Ok(value) = HeaderValue::from_str(&all.join(", ")) {
         res.headers_mut().insert(VARY, value);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::truncated;
-
-    #[test]
-    fn user_agents_are_cut_at_a_character_boundary_never_inside_one() {
-        assert_eq!(truncated("curl/8", 256), "curl/8");
-        assert_eq!(truncated(&"a".repeat(300), 256).len(), 256);
-        // 'é' is two bytes: cutting at 3 would split the second one.
-        assert_eq!(truncated("aéé", 4), "aé");
-        assert_eq!(truncated("aéé", 3), "aé");
-        assert_eq!(truncated("éé", 1), "");
     }
 }

@@ -35,6 +35,7 @@ pub mod csrf;
 pub mod generations;
 mod keys;
 mod layer;
+mod presented;
 mod seal;
 
 pub use cookie::SameSite;

@@ -1,0 +1,154 @@
+//! What a request presented to the layer (its session cookie, its client), kept as the
+//! raw header values until the handler first uses its session: a route that never
+//! touches its session parses no cookie, decodes no id and formats no address.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use http::header::{HeaderValue, COOKIE, USER_AGENT};
+use http::Request;
+use sessionkit_core::{ClientInfo, Presented, SessionId};
+
+use crate::layer::Shared;
+
+/// The longest user agent kept with a session, in bytes.
+const MAX_USER_AGENT: usize = 256;
+
+/// Where the session id comes from.
+enum Cookie {
+    /// The request's only `Cookie` header, searched on first use.
+    Header(HeaderValue),
+    /// The session cookie's value, found at once among several `Cookie` headers
+    /// (HTTP/2 clients may split cookies into one header each).
+    Value(HeaderValue),
+    /// An id the cookie store has already opened.
+    Opened(SessionId),
+}
+
+/// Where the client's address comes from.
+enum Address {
+    /// The configured client-address header (set by the application's proxy).
+    Header(HeaderValue),
+    /// The connection's peer (axum's `ConnectInfo`).
+    Peer(IpAddr),
+}
+
+/// A request's session cookie and client, as presented.
+pub(crate) struct RawRequest {
+    shared: Arc<Shared>,
+    cookie: Option<Cookie>,
+    user_agent: Option<HeaderValue>,
+    address: Option<Address>,
+}
+
+impl RawRequest {
+    /// Keeps what `req` presented (header values are shared, not copied).
+    pub(crate) fn of<B>(shared: &Arc<Shared>, req: &Request<B>) -> Self {
+        let headers = req.headers();
+        let mut cookies = headers.get_all(COOKIE).iter();
+        let cookie = match (cookies.next(), cookies.next()) {
+            (None, _) => None,
+            (Some(only), None) => Some(Cookie::Header(only.clone())),
+            (Some(_), Some(_)) => shared
+                .cookie
+                .find(headers)
+                .and_then(|value| HeaderValue::from_str(value).ok())
+                .map(Cookie::Value),
+        };
+        Self::with(shared, req, cookie)
+    }
+
+    /// The same, for an id the cookie store has opened already.
+    pub(crate) fn opened<B>(shared: &Arc<Shared>, req: &Request<B>, id: Option<SessionId>) -> Self {
+        Self::with(shared, req, id.map(Cookie::Opened))
+    }
+
+    fn with<B>(shared: &Arc<Shared>, req: &Request<B>, cookie: Option<Cookie>) -> Self {
+        let headers = req.headers();
+        let address = match &shared.client_ip_header {
+            Some(name) => headers.get(name).cloned().map(Address::Header),
+            None => req
+                .extensions()
+                .get::<axum::extract::ConnectInfo<SocketAddr>>()
+                .map(|c| Address::Peer(c.0.ip())),
+        };
+        Self {
+            shared: shared.clone(),
+            cookie,
+            user_agent: headers.get(USER_AGENT).cloned(),
+            address,
+        }
+    }
+
+    /// Whether a session cookie may be there (read on first use).
+    pub(crate) fn has_cookie(&self) -> bool {
+        self.cookie.is_some()
+    }
+
+    fn address(&self) -> Option<String> {
+        let ip = match self.address.as_ref()? {
+            // For `x-forwarded-for`, the last entry: the one the application's proxy
+            // appended.
+            Address::Header(value) => value
+                .to_str()
+                .ok()?
+                .rsplit(',')
+                .next()?
+                .trim()
+                .parse::<IpAddr>()
+                .ok()?,
+            Address::Peer(ip) => *ip,
+        };
+        Some(ip.to_string())
+    }
+}
+
+impl Presented for RawRequest {
+    fn id(&self) -> Option<SessionId> {
+        let shared = &self.shared;
+        match self.cookie.as_ref()? {
+            Cookie::Header(header) => shared.read_id(shared.cookie.find_in(header)?),
+            Cookie::Value(value) => shared.read_id(value.to_str().ok()?),
+            Cookie::Opened(id) => Some(id.clone()),
+        }
+    }
+
+    fn client(&self) -> Option<ClientInfo> {
+        let user_agent = self
+            .user_agent
+            .as_ref()
+            .and_then(|v| v.to_str().ok())
+            .map(|ua| truncated(ua, MAX_USER_AGENT).to_owned());
+        Some(ClientInfo {
+            user_agent,
+            address: self.address(),
+        })
+    }
+}
+
+/// `text` cut to at most `max` bytes, at a character boundary.
+fn truncated(text: &str, max: usize) -> &str {
+    if text.len() <= max {
+        return text;
+    }
+    let end = (0..=max)
+        .rev()
+        .find(|&i| text.is_char_boundary(i))
+        .unwrap_or(0);
+    &text[..end]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::truncated;
+
+    #[test]
+    fn user_agents_are_cut_at_a_character_boundary_never_inside_one() {
+        assert_eq!(truncated("curl/8", 256), "curl/8");
+        assert_eq!(truncated(&"a".repeat(300), 256).len(), 256);
+        // 'é' is two bytes: cutting at 3 would split the second one.
+        assert_eq!(truncated("aéé", 4), "aé");
+        assert_eq!(truncated("aéé", 3), "aé");
+        assert_eq!(truncated("éé", 1), "");
+    }
+}
