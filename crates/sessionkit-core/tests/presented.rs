@@ -35,6 +35,16 @@ struct Request {
     clients: Arc<AtomicUsize>,
 }
 
+impl Request {
+    /// How often the id and the client were asked for so far.
+    fn reads(&self) -> (usize, usize) {
+        (
+            self.ids.load(Ordering::SeqCst),
+            self.clients.load(Ordering::SeqCst),
+        )
+    }
+}
+
 fn request(store: &MemoryStore, id: Option<SessionId>) -> Request {
     let (ids, clients) = (Arc::default(), Arc::default());
     let cookie = id.is_some();
@@ -61,14 +71,9 @@ async fn the_presented_id_is_read_once_on_first_use_and_never_if_unused() -> Res
         panic!("a new session with data sets a cookie");
     };
     assert_eq!(
-        created.ids.load(Ordering::SeqCst),
-        0,
-        "no cookie: nothing to read"
-    );
-    assert_eq!(
-        created.clients.load(Ordering::SeqCst),
-        1,
-        "recorded on creation"
+        created.reads(),
+        (0, 1),
+        "no cookie, nothing to read; the client recorded on creation"
     );
     let record = sessionkit_core::SessionStore::load(&store, &id.hash())
         .await
@@ -80,11 +85,7 @@ async fn the_presented_id_is_read_once_on_first_use_and_never_if_unused() -> Res
     let (accessed, outcome) = unused.session.finish(false).await;
     assert!(!accessed);
     assert_eq!(outcome?, CookieAction::Keep);
-    assert_eq!(
-        unused.ids.load(Ordering::SeqCst),
-        0,
-        "an unused session reads no cookie"
-    );
+    assert_eq!(unused.reads(), (0, 0), "an unused session reads nothing");
 
     let used = request(&store, Some(id));
     assert_eq!(
@@ -95,14 +96,9 @@ async fn the_presented_id_is_read_once_on_first_use_and_never_if_unused() -> Res
     assert_eq!(used.session.len().await?, 2);
     used.session.commit().await?;
     assert_eq!(
-        used.ids.load(Ordering::SeqCst),
-        1,
-        "read once however often used"
-    );
-    assert_eq!(
-        used.clients.load(Ordering::SeqCst),
-        0,
-        "an update records no client"
+        used.reads(),
+        (1, 0),
+        "the id read once however often used; an update records no client"
     );
     Ok(())
 }
