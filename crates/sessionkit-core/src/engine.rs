@@ -76,11 +76,14 @@ pub(crate) struct State {
     /// that replaced it, and the client's cookie must not be overwritten with the old id.
     pub(crate) forwarded: bool,
     client_has_cookie: bool,
+    /// Whether the presented id has been read into `incoming` (on first use).
+    pub(crate) id_read: bool,
 }
 
 impl State {
     /// The id the request presented, read on the handle's first use.
     pub(crate) fn present(&mut self, id: Option<SessionId>) {
+        self.id_read = true;
         self.client_has_cookie = id.is_some();
         self.incoming = id;
     }
@@ -89,6 +92,7 @@ impl State {
     pub(crate) fn new() -> Self {
         Self {
             client_has_cookie: false,
+            id_read: false,
             incoming: None,
             id: None,
             loaded: false,

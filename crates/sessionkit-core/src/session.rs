@@ -159,10 +159,17 @@ impl Session {
     /// the presented id, and [`Session::finish_now`] knows a handle nobody used
     /// without taking the lock.
     pub(crate) async fn state(&self) -> MutexGuard<'_, State> {
-        let first = !self.inner.touched.swap(true, Ordering::SeqCst);
+        self.inner.touched.store(true, Ordering::SeqCst);
         let mut state = self.inner.state.lock().await;
-        if first && self.inner.presented_cookie {
-            state.present(self.inner.presented.id());
+        // Decided under the lock: whichever use takes it first reads the id, even when
+        // clones of the handle are used from several threads at once.
+        if !state.id_read {
+            let id = self
+                .inner
+                .presented_cookie
+                .then(|| self.inner.presented.id())
+                .flatten();
+            state.present(id);
         }
         state
     }

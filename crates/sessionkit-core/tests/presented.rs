@@ -102,3 +102,29 @@ async fn the_presented_id_is_read_once_on_first_use_and_never_if_unused() -> Res
     );
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clones_used_at_once_from_several_threads_all_see_the_presented_session(
+) -> Result<(), Error> {
+    let store = MemoryStore::new();
+    let created = request(&store, None);
+    created.session.insert("name", "ada").await?;
+    let CookieAction::Set { id, .. } = created.session.commit().await? else {
+        panic!("a new session with data sets a cookie");
+    };
+    for _ in 0..200 {
+        let first_use = request(&store, Some(id.clone()));
+        let readers: Vec<_> = (0..4)
+            .map(|_| {
+                let session = first_use.session.clone();
+                tokio::spawn(async move { session.get::<String>("name").await })
+            })
+            .collect();
+        for reader in readers {
+            let name = reader.await.expect("the reader task")?;
+            assert_eq!(name.as_deref(), Some("ada"), "a first use missed the id");
+        }
+        assert_eq!(first_use.reads().0, 1, "the id is read once");
+    }
+    Ok(())
+}
