@@ -161,8 +161,14 @@ impl Session {
     pub(crate) async fn state(&self) -> MutexGuard<'_, State> {
         self.inner.touched.store(true, Ordering::SeqCst);
         let mut state = self.inner.state.lock().await;
-        // Decided under the lock: whichever use takes it first reads the id, even when
-        // clones of the handle are used from several threads at once.
+        self.read_presented_id(&mut state);
+        state
+    }
+
+    /// Reads the presented id into the locked state unless that happened already.
+    /// Decided under the lock: whichever use takes it first reads the id, even when
+    /// clones of the handle are used from several threads at once.
+    fn read_presented_id(&self, state: &mut State) {
         if !state.id_read {
             let id = self
                 .inner
@@ -171,7 +177,6 @@ impl Session {
                 .flatten();
             state.present(id);
         }
-        state
     }
 
     async fn read<R>(&self, f: impl FnOnce(&State) -> R) -> Result<R, Error> {
@@ -653,6 +658,7 @@ impl Session {
                 .then_some((false, Ok(CookieAction::Keep)));
         }
         let mut state = self.inner.state.try_lock().ok()?;
+        self.read_presented_id(&mut state);
         self.finish_without_store(&mut state, server_error)
     }
 
