@@ -236,13 +236,15 @@ impl Session {
         call: impl Future<Output = Result<T, StoreError>>,
     ) -> Result<T, Error> {
         let limit = self.inner.config.store_timeout;
-        // A span that no subscriber wants still costs its entry, exit and (with
-        // tracing's `log` feature, which sqlx turns on) three `log` checks: a few
-        // hundred instructions per call. Make one only when it will be recorded.
-        let span = if tracing::enabled!(tracing::Level::DEBUG) {
-            tracing::debug_span!("sessionkit_store", op)
-        } else {
+        // A span that no subscriber wants still costs its entry, exit and drop (with
+        // tracing's `log` feature, which sqlx turns on, three `log` checks): a few
+        // hundred instructions per call. The span's own callsite decides (so filters
+        // by span name or kind see it); a disabled one is replaced by no span at all.
+        let span = tracing::debug_span!("sessionkit_store", op);
+        let span = if span.is_disabled() {
             tracing::Span::none()
+        } else {
+            span
         };
         let (result, waited) = ready_or_timeout(limit, call).instrument(span).await;
         let seconds = waited.as_secs_f64();

@@ -82,8 +82,8 @@ impl Presented for Parsed {
 pub(crate) struct Inner<P: ?Sized = dyn Presented> {
     pub(crate) store: Arc<dyn SessionStore>,
     pub(crate) config: Arc<SessionConfig>,
-    /// Whether the request presented a session cookie (valid or not: it is read on
-    /// first use).
+    /// Whether the request may carry a session cookie (it sent cookies; whether the
+    /// session's is among them, and valid, is found on first use).
     pub(crate) presented_cookie: bool,
     /// Set before the state is first locked: a handle nobody used ends without the lock.
     touched: AtomicBool,
@@ -126,7 +126,8 @@ impl Session {
 
     /// Builds a request's session from shared parts and what the request presented,
     /// which is read on first use (what the layer does once per request). `cookie`:
-    /// whether the request carried a session cookie at all.
+    /// whether the request may carry a session cookie at all (`false` skips
+    /// [`Presented::id`]).
     pub fn presented(
         store: Arc<dyn SessionStore>,
         config: Arc<SessionConfig>,

@@ -9,9 +9,11 @@ use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
 use tracing::{Event, Level, Metadata, Subscriber};
 
-/// Keeps the name and `op` field of every span opened at or below `max`.
+/// Keeps the name and `op` field of every span it enables: those at or below `max`,
+/// and, when `named` is set, only spans of that name (as a filter by span name does).
 struct Spans {
     max: Level,
+    named: Option<&'static str>,
     next: AtomicU64,
     seen: Arc<Mutex<Vec<(String, String)>>>,
 }
@@ -33,7 +35,10 @@ impl Visit for Op {
 
 impl Subscriber for Spans {
     fn enabled(&self, metadata: &Metadata<'_>) -> bool {
-        *metadata.level() <= self.max
+        match self.named {
+            Some(name) => metadata.is_span() && metadata.name() == name,
+            None => *metadata.level() <= self.max,
+        }
     }
     fn max_level_hint(&self) -> Option<tracing::level_filters::LevelFilter> {
         Some(self.max.into())
@@ -55,12 +60,17 @@ impl Subscriber for Spans {
 
 /// The spans a create and a load of one session open under a subscriber at `max`.
 fn spans_at(max: Level) -> Result<Vec<(String, String)>, Error> {
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let subscriber = Spans {
+    spans_of(Spans {
         max,
+        named: None,
         next: AtomicU64::new(0),
-        seen: seen.clone(),
-    };
+        seen: Arc::default(),
+    })
+}
+
+/// The spans a create and a load of one session open under `subscriber`.
+fn spans_of(subscriber: Spans) -> Result<Vec<(String, String)>, Error> {
+    let seen = subscriber.seen.clone();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .build()
         .expect("a runtime");
@@ -96,5 +106,20 @@ fn store_calls_run_in_a_sessionkit_store_span_naming_the_operation_at_debug_leve
 fn no_store_span_reaches_a_subscriber_that_records_nothing_below_info() -> Result<(), Error> {
     let spans = spans_at(Level::INFO)?;
     assert!(spans.is_empty(), "no span expected, got {spans:?}");
+    Ok(())
+}
+
+#[test]
+fn a_filter_that_enables_spans_by_name_sees_the_store_spans() -> Result<(), Error> {
+    // As `RUST_LOG=[sessionkit_store]=debug` does: the most verbose level any directive
+    // names is debug, and only spans of that name are enabled.
+    let spans = spans_of(Spans {
+        max: Level::DEBUG,
+        named: Some("sessionkit_store"),
+        next: AtomicU64::new(0),
+        seen: Arc::default(),
+    })?;
+    let ops: Vec<&str> = spans.iter().map(|(_, op)| op.as_str()).collect();
+    assert_eq!(ops, ["create", "load"], "every span: {spans:?}");
     Ok(())
 }

@@ -80,7 +80,8 @@ impl RawRequest {
         }
     }
 
-    /// Whether a session cookie may be there (read on first use).
+    /// Whether a session cookie may be there: the request sent cookies (which of them
+    /// is the session's, if any, is found on first use).
     pub(crate) fn has_cookie(&self) -> bool {
         self.cookie.is_some()
     }
