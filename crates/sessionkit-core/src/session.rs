@@ -200,15 +200,10 @@ impl Session {
     /// [`Error::Value`] when the stored value is not a `T`; [`Error::Store`] when the
     /// session could not be loaded.
     pub async fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, Error> {
-        match self.get_value(key).await? {
-            Some(v) => serde_json::from_value(v)
-                .map(Some)
-                .map_err(|source| Error::Value {
-                    key: key.to_owned(),
-                    source,
-                }),
-            None => Ok(None),
-        }
+        // Deserialized from the stored value in place: no copy of the JSON tree first.
+        self.read(|s| s.data().get(key).map(|v| typed(key, v)))
+            .await?
+            .transpose()
     }
 
     /// The raw JSON value at `key`.
@@ -250,15 +245,10 @@ impl Session {
     /// [`Error::Value`] when the removed value is not a `T`; [`Error::Store`] when the
     /// session could not be loaded.
     pub async fn remove<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, Error> {
-        match self.remove_value(key).await? {
-            Some(v) => serde_json::from_value(v)
-                .map(Some)
-                .map_err(|source| Error::Value {
-                    key: key.to_owned(),
-                    source,
-                }),
-            None => Ok(None),
-        }
+        self.remove_value(key)
+            .await?
+            .map(|v| serde_json::from_value(v).map_err(|e| value_error(key, e)))
+            .transpose()
     }
 
     /// Removes `key` and returns its raw value.
@@ -371,10 +361,7 @@ impl Session {
         self.ensure_loaded(&mut state).await?;
         state.accessed = true;
         if let Some(v) = state.data().get(key) {
-            return serde_json::from_value(v.clone()).map_err(|source| Error::Value {
-                key: key.to_owned(),
-                source,
-            });
+            return typed(key, v);
         }
         let value = serde_json::to_value(&default).map_err(Error::Serialize)?;
         state.record_op(Op::Insert(key.to_owned(), value));
@@ -674,6 +661,19 @@ impl Session {
         record.user.clone_from(&state.view.user);
         record.expiry = state.view.expiry;
         Some(record)
+    }
+}
+
+/// The stored `value` of `key` as a `T`, deserialized without copying it first.
+fn typed<T: DeserializeOwned>(key: &str, value: &Value) -> Result<T, Error> {
+    T::deserialize(value).map_err(|e| value_error(key, e))
+}
+
+/// The error for a stored value of `key` that is not of the type asked for.
+fn value_error(key: &str, source: serde_json::Error) -> Error {
+    Error::Value {
+        key: key.to_owned(),
+        source,
     }
 }
 
