@@ -57,6 +57,9 @@ pub struct Session {
 /// The layer implements it over the request's raw headers; [`Session::from_parts`] over
 /// values already parsed.
 pub trait Presented: Send + Sync + 'static {
+    /// Whether the request may carry a session id at all (it sent cookies); `false`
+    /// spares the call of [`Presented::id`].
+    fn may_carry_id(&self) -> bool;
     /// The id the request's cookie carries, if it carries a valid one. Called at most
     /// once, when the session is first used; invalid cookies are reported here.
     fn id(&self) -> Option<SessionId>;
@@ -71,6 +74,9 @@ struct Parsed {
 }
 
 impl Presented for Parsed {
+    fn may_carry_id(&self) -> bool {
+        self.id.is_some()
+    }
     fn id(&self) -> Option<SessionId> {
         self.id.clone()
     }
@@ -120,24 +126,20 @@ impl Session {
         id: Option<SessionId>,
         client: Option<ClientInfo>,
     ) -> Self {
-        let cookie = id.is_some();
-        Self::presented(store, config, cookie, Parsed { id, client })
+        Self::presented(store, config, Parsed { id, client })
     }
 
     /// Builds a request's session from shared parts and what the request presented,
-    /// which is read on first use (what the layer does once per request). `cookie`:
-    /// whether the request may carry a session cookie at all (`false` skips
-    /// [`Presented::id`]).
+    /// which is read on first use (what the layer does once per request).
     pub fn presented(
         store: Arc<dyn SessionStore>,
         config: Arc<SessionConfig>,
-        cookie: bool,
         presented: impl Presented,
     ) -> Self {
         let inner = Arc::new(Inner {
             store,
             config,
-            presented_cookie: cookie,
+            presented_cookie: presented.may_carry_id(),
             touched: AtomicBool::new(false),
             state: Mutex::new(State::new()),
             presented,

@@ -16,6 +16,9 @@ struct Counted {
 }
 
 impl Presented for Counted {
+    fn may_carry_id(&self) -> bool {
+        self.id.is_some()
+    }
     fn id(&self) -> Option<SessionId> {
         self.ids.fetch_add(1, Ordering::SeqCst);
         self.id.clone()
@@ -47,14 +50,13 @@ impl Request {
 
 fn request(store: &MemoryStore, id: Option<SessionId>) -> Request {
     let (ids, clients) = (Arc::default(), Arc::default());
-    let cookie = id.is_some();
     let presented = Counted {
         id,
         ids: Arc::clone(&ids),
         clients: Arc::clone(&clients),
     };
     let config = Arc::new(SessionConfig::default());
-    let session = Session::presented(Arc::new(store.clone()), config, cookie, presented);
+    let session = Session::presented(Arc::new(store.clone()), config, presented);
     Request {
         session,
         ids,

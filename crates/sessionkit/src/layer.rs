@@ -481,9 +481,8 @@ where
             Backend::Server(store) => {
                 // The cookie is read when the handler first uses the session.
                 let raw = RawRequest::of(&shared, &req);
-                let cookie = raw.has_cookie();
                 let engine = shared.engine.clone();
-                (Session::presented(store.clone(), engine, cookie, raw), None)
+                (Session::presented(store.clone(), engine, raw), None)
             }
             Backend::Cookie(cookie_store) => {
                 // The cookie is the session: it is opened now, for the slot.
@@ -501,10 +500,9 @@ where
                 });
                 let revocation = cookie_store.revocation().cloned();
                 let slot = Arc::new(CookieSlot::new(record, generation, revocation));
-                let cookie = id.is_some();
                 let raw = RawRequest::opened(&shared, &req, id);
                 let engine = shared.engine.clone();
-                let session = Session::presented(slot.clone(), engine, cookie, raw);
+                let session = Session::presented(slot.clone(), engine, raw);
                 (session, Some(slot))
             }
         };

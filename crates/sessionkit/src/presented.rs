@@ -80,12 +80,6 @@ impl RawRequest {
         }
     }
 
-    /// Whether a session cookie may be there: the request sent cookies (which of them
-    /// is the session's, if any, is found on first use).
-    pub(crate) fn has_cookie(&self) -> bool {
-        self.cookie.is_some()
-    }
-
     fn address(&self) -> Option<String> {
         let ip = match self.address.as_ref()? {
             // For `x-forwarded-for`, the last entry: the one the application's proxy
@@ -105,6 +99,12 @@ impl RawRequest {
 }
 
 impl Presented for RawRequest {
+    /// The request sent cookies (which of them is the session's, if any, is found on
+    /// first use), or the cookie store opened one.
+    fn may_carry_id(&self) -> bool {
+        self.cookie.is_some()
+    }
+
     fn id(&self) -> Option<SessionId> {
         let shared = &self.shared;
         match self.cookie.as_ref()? {
