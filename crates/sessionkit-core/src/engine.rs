@@ -457,7 +457,16 @@ impl Session {
         Some((state.accessed, outcome))
     }
 
-    fn fresh_record(&self, state: &State, now: OffsetDateTime, base: Option<&Record>) -> Record {
+    /// The record to create for `state`: on `base` (a cycle: its data with this
+    /// request's operations replayed) or, for a session with nothing stored, from the
+    /// handler's data, moved out of the view ([`Session::create`] puts it back if the
+    /// record is not stored).
+    fn fresh_record(
+        &self,
+        state: &mut State,
+        now: OffsetDateTime,
+        base: Option<&Record>,
+    ) -> Record {
         let policy = self.inner.config.expiry;
         let created_at = base.map_or(now, |b| b.created_at);
         let mut record = Record::new(IdHash::from_bytes([0; 32]), Data::new(), now, now);
@@ -471,7 +480,8 @@ impl Session {
                 state.changes.apply(&mut record);
             }
             None => {
-                record.data = state.data().clone();
+                // With nothing stored, the view holds all the data there is.
+                record.data = state.view.data.take().unwrap_or_default();
                 record.expiry = state.view.expiry;
                 record.user = state.view.user.clone();
             }
@@ -483,19 +493,35 @@ impl Session {
         record
     }
 
-    /// Stores `record` under a newly drawn id, drawing again on collision.
+    /// Stores `record` under a newly drawn id, drawing again on collision. If it is
+    /// not stored and the session has no stored record (its data was moved into
+    /// `record`), the data goes back to the view.
     async fn create(
         &self,
         state: &mut State,
         record: Record,
         now: OffsetDateTime,
     ) -> Result<(), Error> {
-        const ATTEMPTS: u32 = 8;
         let mut record = Arc::new(record);
+        let result = self.try_create(state, &mut record, now).await;
+        if result.is_err() && state.saved.is_none() {
+            // The store has dropped its handle of a record it refused (copied if not).
+            state.view.data = Some(std::mem::take(&mut Arc::make_mut(&mut record).data));
+        }
+        result
+    }
+
+    async fn try_create(
+        &self,
+        state: &mut State,
+        record: &mut Arc<Record>,
+        now: OffsetDateTime,
+    ) -> Result<(), Error> {
+        const ATTEMPTS: u32 = 8;
         for _ in 0..ATTEMPTS {
             let id = SessionId::generate()?;
             // The store dropped its handle of a refused record: no copy here.
-            let fresh = Arc::make_mut(&mut record);
+            let fresh = Arc::make_mut(record);
             fresh.id = id.hash();
             fresh.version = 1;
             fresh.last_seen = now;
@@ -504,8 +530,8 @@ impl Session {
                 .await
             {
                 Ok(()) => {
-                    state.cookie = self.set_cookie(&id, &record);
-                    state.settle(Some(record), Some(id));
+                    state.cookie = self.set_cookie(&id, record);
+                    state.settle(Some(record.clone()), Some(id));
                     metrics::save("create");
                     return Ok(());
                 }

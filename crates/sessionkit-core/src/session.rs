@@ -681,9 +681,22 @@ fn value_error(key: &str, source: serde_json::Error) -> Error {
 
 impl State {
     /// Applies and records one operation; returns the new value for increments.
+    ///
+    /// Operations are recorded to be replayed on a stored record that changed under
+    /// this request (a lost compare-and-swap). A session with no stored record is
+    /// created from its data as it stands, never replayed, so its operations are only
+    /// applied (an insert moves its key and value in, no copy).
     pub(crate) fn record_op(&mut self, op: Op) -> Option<i64> {
         self.accessed = true;
         self.modified = true;
+        let replayable = self.saved.is_some();
+        let op = match op {
+            Op::Insert(key, value) if !replayable => {
+                self.data_mut().insert(key, value);
+                return None;
+            }
+            op => op,
+        };
         let result = match &op {
             Op::SetExpiry(e) => {
                 self.view.expiry = *e;
@@ -695,7 +708,9 @@ impl State {
             }
             other => apply_to_data(other, self.data_mut()),
         };
-        self.changes.push(op);
+        if replayable {
+            self.changes.push(op);
+        }
         result
     }
 }

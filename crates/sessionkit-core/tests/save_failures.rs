@@ -9,10 +9,11 @@ use sessionkit_core::store::StoreError;
 use sessionkit_core::{Error, IdHash, MemoryStore, Record, Session, SessionConfig, SessionStore};
 use time::OffsetDateTime;
 
-/// A memory store whose next compare-and-swap fails as a dead backend would.
+/// A memory store whose next create or compare-and-swap fails as a dead backend would.
 #[derive(Debug, Clone, Default)]
 struct FailingSwap {
     inner: MemoryStore,
+    fail_next_create: Arc<AtomicBool>,
     fail_next_swap: Arc<AtomicBool>,
 }
 
@@ -22,6 +23,12 @@ impl SessionStore for FailingSwap {
         self.inner.load(id).await
     }
     async fn create(&self, record: &Record) -> Result<(), StoreError> {
+        if self.fail_next_create.swap(false, Ordering::SeqCst) {
+            return Err(StoreError::backend(
+                "creating a session",
+                "connection reset",
+            ));
+        }
         self.inner.create(record).await
     }
     async fn compare_and_swap(&self, record: &Record, expected: u64) -> Result<bool, StoreError> {
@@ -77,5 +84,66 @@ async fn failed_save_keeps_the_changes_in_the_handle_and_a_retry_stores_them() -
     let later = Session::open(store, SessionConfig::default(), id);
     assert_eq!(later.get::<i64>("added").await?, Some(2));
     assert_eq!(later.get::<i64>("kept").await?, Some(11));
+    Ok(())
+}
+
+#[tokio::test]
+async fn failed_create_keeps_the_new_sessions_data_in_the_handle_and_a_retry_stores_it(
+) -> Result<(), Error> {
+    let store = FailingSwap::default();
+    let request = Session::new(store.clone(), SessionConfig::default());
+    request.insert("cart", vec!["A-1001"]).await?;
+    request.increment("visits", 1).await?;
+    store.fail_next_create.store(true, Ordering::SeqCst);
+    assert!(matches!(request.save().await, Err(Error::Store(_))));
+    assert_eq!(request.id().await, None, "no id for a session never stored");
+    assert_eq!(
+        request.get::<Vec<String>>("cart").await?,
+        Some(vec!["A-1001".to_owned()]),
+        "the view kept the data the failed create carried"
+    );
+    request.increment("visits", 1).await?;
+    request.save().await?;
+
+    let later = Session::open(store, SessionConfig::default(), request.id().await);
+    assert_eq!(
+        later.get::<Vec<String>>("cart").await?,
+        Some(vec!["A-1001".to_owned()])
+    );
+    assert_eq!(later.get::<i64>("visits").await?, Some(2));
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_session_created_mid_request_replays_only_the_later_changes_after_a_lost_race(
+) -> Result<(), Error> {
+    let store = MemoryStore::new();
+    let request = Session::new(store.clone(), SessionConfig::default());
+    request.insert("first", 1).await?;
+    request.increment("n", 1).await?;
+    request.save().await?;
+    let id = request.id().await;
+    // After the create, changes are recorded again, to be replayed on a fresher record.
+    request.increment("n", 10).await?;
+    request.insert("later", true).await?;
+
+    let other = Session::open(store.clone(), SessionConfig::default(), id.clone());
+    other.increment("n", 100).await?;
+    other.remove_value("first").await?;
+    other.save().await?;
+
+    request.save().await?;
+    let stored = Session::open(store, SessionConfig::default(), id);
+    assert_eq!(
+        stored.get::<i64>("n").await?,
+        Some(111),
+        "both increments kept"
+    );
+    assert_eq!(stored.get::<bool>("later").await?, Some(true));
+    assert_eq!(
+        stored.get::<i64>("first").await?,
+        None,
+        "the insert made before the create is not replayed over the other request's removal"
+    );
     Ok(())
 }
