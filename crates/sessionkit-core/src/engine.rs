@@ -177,6 +177,49 @@ impl State {
     }
 }
 
+/// A record on its way to the store. When it was built from the handler's data, moved
+/// out of the view (`from_view`), and the store does not end up with it (an error, a
+/// refusal, or the save dropped while the store call is pending: cancelled), dropping
+/// this puts the data back into the view, so the handle keeps this request's data and a
+/// later save stores it. [`InFlight::done`] says the store has it.
+struct InFlight<'s> {
+    state: &'s mut State,
+    record: Arc<Record>,
+    from_view: bool,
+}
+
+impl<'s> InFlight<'s> {
+    fn new(state: &'s mut State, record: Record, from_view: bool) -> Self {
+        Self {
+            state,
+            record: Arc::new(record),
+            from_view,
+        }
+    }
+
+    /// The record, to change before (another) store call; copied only if a store still
+    /// holds a handle of it.
+    fn record_mut(&mut self) -> &mut Record {
+        Arc::make_mut(&mut self.record)
+    }
+
+    /// The store has the record (or has answered for it): nothing goes back to the view.
+    fn done(mut self) -> Arc<Record> {
+        self.from_view = false;
+        self.record.clone()
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        if self.from_view && self.state.view.data.is_none() {
+            // Copied only if the store kept a handle of a record it did not take.
+            let data = std::mem::take(&mut Arc::make_mut(&mut self.record).data);
+            self.state.view.data = Some(data);
+        }
+    }
+}
+
 /// How long a rotated-away id is remembered after its grace window, so that its later
 /// use is recognised and logged as suspicious rather than as an unknown id.
 const TOMBSTONE_MEMORY: time::Duration = time::Duration::minutes(10);
@@ -459,8 +502,8 @@ impl Session {
 
     /// The record to create for `state`: on `base` (a cycle: its data with this
     /// request's operations replayed) or, for a session with nothing stored, from the
-    /// handler's data, moved out of the view ([`Session::create`] puts it back if the
-    /// record is not stored).
+    /// handler's data, moved out of the view (put back if the record is not stored: see
+    /// [`InFlight`]).
     fn fresh_record(
         &self,
         state: &mut State,
@@ -493,45 +536,36 @@ impl Session {
         record
     }
 
-    /// Stores `record` under a newly drawn id, drawing again on collision. If it is
-    /// not stored and the session has no stored record (its data was moved into
-    /// `record`), the data goes back to the view.
+    /// Stores `record` under a newly drawn id, drawing again on collision. For a
+    /// session with no stored record, `record` holds the data moved out of the view,
+    /// which goes back there if the record is not stored.
     async fn create(
         &self,
         state: &mut State,
         record: Record,
         now: OffsetDateTime,
     ) -> Result<(), Error> {
-        let mut record = Arc::new(record);
-        let result = self.try_create(state, &mut record, now).await;
-        if result.is_err() && state.saved.is_none() {
-            // The store has dropped its handle of a record it refused (copied if not).
-            state.view.data = Some(std::mem::take(&mut Arc::make_mut(&mut record).data));
-        }
-        result
-    }
-
-    async fn try_create(
-        &self,
-        state: &mut State,
-        record: &mut Arc<Record>,
-        now: OffsetDateTime,
-    ) -> Result<(), Error> {
         const ATTEMPTS: u32 = 8;
+        let from_view = state.saved.is_none();
+        let mut flight = InFlight::new(state, record, from_view);
         for _ in 0..ATTEMPTS {
             let id = SessionId::generate()?;
             // The store dropped its handle of a refused record: no copy here.
-            let fresh = Arc::make_mut(record);
+            let fresh = flight.record_mut();
             fresh.id = id.hash();
             fresh.version = 1;
             fresh.last_seen = now;
             match self
-                .timed("create", self.inner.store.create_shared(record.clone()))
+                .timed(
+                    "create",
+                    self.inner.store.create_shared(flight.record.clone()),
+                )
                 .await
             {
                 Ok(()) => {
-                    state.cookie = self.set_cookie(&id, record);
-                    state.settle(Some(record.clone()), Some(id));
+                    let record = flight.done();
+                    state.cookie = self.set_cookie(&id, &record);
+                    state.settle(Some(record), Some(id));
                     metrics::save("create");
                     return Ok(());
                 }
@@ -630,7 +664,9 @@ impl Session {
         let mut base = saved;
         for attempt in 0..attempts {
             let expected = base.version;
-            let mut next = match state.view.data.take_if(|_| attempt == 0) {
+            let taken = state.view.data.take_if(|_| attempt == 0);
+            let from_view = taken.is_some();
+            let mut next = match taken {
                 // The record this handle loaded: the handler's view already holds its
                 // data with this request's operations applied; only metadata is left.
                 Some(data) => {
@@ -646,32 +682,31 @@ impl Session {
                     next
                 }
             };
-            if next.is_empty() {
+            next.version = expected.wrapping_add(1);
+            next.last_seen = now;
+            next.expires_at = policy.expires_at(next.expiry, next.created_at, now);
+            // Unless the store takes it, the data goes back to the view (the handle stays
+            // usable after a store failure, a lost race or a cancelled save).
+            let flight = InFlight::new(state, next, from_view);
+            if flight.record.is_empty() {
                 self.timed("delete", self.inner.store.delete(&id_hash))
                     .await?;
+                drop(flight.done());
                 state.remove_cookie();
                 metrics::save("delete");
                 state.settle(None, None);
                 return Ok(());
             }
-            next.version = expected.wrapping_add(1);
-            next.last_seen = now;
-            next.expires_at = policy.expires_at(next.expiry, next.created_at, now);
-            let next = Arc::new(next);
             let swapped = self
                 .timed(
                     "cas",
                     self.inner
                         .store
-                        .compare_and_swap_shared(next.clone(), expected),
+                        .compare_and_swap_shared(flight.record.clone(), expected),
                 )
                 .await;
-            if !matches!(swapped, Ok(true)) && state.view.data.is_none() {
-                // Not stored: the view keeps this request's data (the handle stays
-                // usable after a store failure).
-                state.view.data = Some(Arc::unwrap_or_clone(next.clone()).data);
-            }
-            if swapped? {
+            if let Ok(true) = swapped {
+                let next = flight.done();
                 let id = state.id.clone();
                 if let Some(id) = id.as_ref().filter(|_| !state.forwarded) {
                     state.cookie = self.set_cookie(id, &next);
@@ -680,6 +715,8 @@ impl Session {
                 metrics::save("update");
                 return Ok(());
             }
+            drop(flight);
+            swapped?;
             tracing::debug!("session changed concurrently; re-applying this request's changes");
             ::metrics::counter!(metrics::CAS_CONFLICTS).increment(1);
             match self

@@ -9,12 +9,15 @@ use sessionkit_core::store::StoreError;
 use sessionkit_core::{Error, IdHash, MemoryStore, Record, Session, SessionConfig, SessionStore};
 use time::OffsetDateTime;
 
-/// A memory store whose next create or compare-and-swap fails as a dead backend would.
+/// A memory store whose next create or compare-and-swap fails as a dead backend would,
+/// or never answers (a hung backend, for a save the caller gives up on).
 #[derive(Debug, Clone, Default)]
 struct FailingSwap {
     inner: MemoryStore,
     fail_next_create: Arc<AtomicBool>,
     fail_next_swap: Arc<AtomicBool>,
+    hang_next_create: Arc<AtomicBool>,
+    hang_next_swap: Arc<AtomicBool>,
 }
 
 #[async_trait]
@@ -29,11 +32,17 @@ impl SessionStore for FailingSwap {
                 "connection reset",
             ));
         }
+        if self.hang_next_create.swap(false, Ordering::SeqCst) {
+            std::future::pending::<()>().await;
+        }
         self.inner.create(record).await
     }
     async fn compare_and_swap(&self, record: &Record, expected: u64) -> Result<bool, StoreError> {
         if self.fail_next_swap.swap(false, Ordering::SeqCst) {
             return Err(StoreError::backend("saving a session", "connection reset"));
+        }
+        if self.hang_next_swap.swap(false, Ordering::SeqCst) {
+            std::future::pending::<()>().await;
         }
         self.inner.compare_and_swap(record, expected).await
     }
@@ -145,5 +154,62 @@ async fn a_session_created_mid_request_replays_only_the_later_changes_after_a_lo
         None,
         "the insert made before the create is not replayed over the other request's removal"
     );
+    Ok(())
+}
+
+/// A save the caller gives up on while the store has not answered (a timeout around
+/// it, a `select!`), then the handle used again.
+async fn cancelled(save: impl std::future::Future<Output = Result<(), Error>>) {
+    let given_up = tokio::time::timeout(std::time::Duration::from_millis(20), save).await;
+    assert!(given_up.is_err(), "the hung store call is still pending");
+}
+
+#[tokio::test]
+async fn a_save_cancelled_while_creating_keeps_the_new_sessions_data_and_a_retry_stores_it(
+) -> Result<(), Error> {
+    let store = FailingSwap::default();
+    let request = Session::new(store.clone(), SessionConfig::default());
+    request.insert("cart", vec!["A-1001"]).await?;
+    store.hang_next_create.store(true, Ordering::SeqCst);
+    cancelled(request.save()).await;
+    assert_eq!(
+        request.get::<Vec<String>>("cart").await?,
+        Some(vec!["A-1001".to_owned()]),
+        "the view kept the data the cancelled create carried"
+    );
+    request.save().await?;
+    let later = Session::open(store, SessionConfig::default(), request.id().await);
+    assert_eq!(
+        later.get::<Vec<String>>("cart").await?,
+        Some(vec!["A-1001".to_owned()])
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_save_cancelled_while_swapping_keeps_the_changes_and_a_retry_stores_them(
+) -> Result<(), Error> {
+    let store = FailingSwap::default();
+    let first = Session::new(store.clone(), SessionConfig::default());
+    first.insert("kept", 1).await?;
+    first.save().await?;
+    let id = first.id().await;
+
+    let request = Session::open(store.clone(), SessionConfig::default(), id.clone());
+    request.insert("added", 2).await?;
+    request.increment("kept", 10).await?;
+    store.hang_next_swap.store(true, Ordering::SeqCst);
+    cancelled(request.save()).await;
+    assert_eq!(
+        request.keys().await?,
+        vec!["added", "kept"],
+        "the view kept it"
+    );
+    assert_eq!(request.get::<i64>("kept").await?, Some(11));
+    request.save().await?;
+
+    let later = Session::open(store, SessionConfig::default(), id);
+    assert_eq!(later.get::<i64>("added").await?, Some(2));
+    assert_eq!(later.get::<i64>("kept").await?, Some(11));
     Ok(())
 }
