@@ -6,7 +6,9 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use sessionkit_core::store::StoreError;
-use sessionkit_core::{Error, IdHash, MemoryStore, Record, Session, SessionConfig, SessionStore};
+use sessionkit_core::{
+    Error, IdHash, MemoryStore, Record, Session, SessionConfig, SessionId, SessionStore,
+};
 use time::OffsetDateTime;
 
 /// A memory store whose next create or compare-and-swap fails as a dead backend would,
@@ -59,18 +61,46 @@ impl SessionStore for FailingSwap {
     }
 }
 
-#[tokio::test]
-async fn failed_save_keeps_the_changes_in_the_handle_and_a_retry_stores_them() -> Result<(), Error>
-{
-    let store = FailingSwap::default();
+/// A stored session `{kept: 1}` and a request on it that added `added: 2` and made
+/// `kept` 11, not saved yet.
+async fn request_with_unsaved_changes(
+    store: &FailingSwap,
+) -> Result<(Option<SessionId>, Session), Error> {
     let first = Session::new(store.clone(), SessionConfig::default());
     first.insert("kept", 1).await?;
     first.save().await?;
     let id = first.id().await;
-
     let request = Session::open(store.clone(), SessionConfig::default(), id.clone());
     request.insert("added", 2).await?;
     request.increment("kept", 10).await?;
+    Ok((id, request))
+}
+
+/// After a save that did not store them, the request still shows its changes, and
+/// saving again stores them.
+async fn a_retry_stores_the_changes(
+    store: FailingSwap,
+    id: Option<SessionId>,
+    request: Session,
+) -> Result<(), Error> {
+    assert_eq!(
+        request.keys().await?,
+        vec!["added", "kept"],
+        "the view kept them"
+    );
+    assert_eq!(request.get::<i64>("kept").await?, Some(11));
+    request.save().await?;
+    let later = Session::open(store, SessionConfig::default(), id);
+    assert_eq!(later.get::<i64>("added").await?, Some(2));
+    assert_eq!(later.get::<i64>("kept").await?, Some(11));
+    Ok(())
+}
+
+#[tokio::test]
+async fn failed_save_keeps_the_changes_in_the_handle_and_a_retry_stores_them() -> Result<(), Error>
+{
+    let store = FailingSwap::default();
+    let (id, request) = request_with_unsaved_changes(&store).await?;
     store.fail_next_swap.store(true, Ordering::SeqCst);
     assert!(matches!(request.save().await, Err(Error::Store(_))));
 
@@ -81,39 +111,28 @@ async fn failed_save_keeps_the_changes_in_the_handle_and_a_retry_stores_them() -
         "nothing half-written"
     );
     assert_eq!(meanwhile.get::<i64>("kept").await?, Some(1));
-
-    assert_eq!(
-        request.get::<i64>("added").await?,
-        Some(2),
-        "the view kept it"
-    );
-    assert_eq!(request.get::<i64>("kept").await?, Some(11));
-    request.save().await?;
-
-    let later = Session::open(store, SessionConfig::default(), id);
-    assert_eq!(later.get::<i64>("added").await?, Some(2));
-    assert_eq!(later.get::<i64>("kept").await?, Some(11));
-    Ok(())
+    a_retry_stores_the_changes(store, id, request).await
 }
 
-#[tokio::test]
-async fn failed_create_keeps_the_new_sessions_data_in_the_handle_and_a_retry_stores_it(
-) -> Result<(), Error> {
-    let store = FailingSwap::default();
+/// A new session's request with `cart: ["A-1001"]` and `visits: 1`, not stored yet.
+async fn new_request_with_unsaved_data(store: &FailingSwap) -> Result<Session, Error> {
     let request = Session::new(store.clone(), SessionConfig::default());
     request.insert("cart", vec!["A-1001"]).await?;
     request.increment("visits", 1).await?;
-    store.fail_next_create.store(true, Ordering::SeqCst);
-    assert!(matches!(request.save().await, Err(Error::Store(_))));
+    Ok(request)
+}
+
+/// After a create that did not store it, the request has no id and still shows its
+/// data; one more visit and a save store all of it.
+async fn a_retry_creates_it(store: FailingSwap, request: Session) -> Result<(), Error> {
     assert_eq!(request.id().await, None, "no id for a session never stored");
     assert_eq!(
         request.get::<Vec<String>>("cart").await?,
         Some(vec!["A-1001".to_owned()]),
-        "the view kept the data the failed create carried"
+        "the view kept the data the create carried"
     );
     request.increment("visits", 1).await?;
     request.save().await?;
-
     let later = Session::open(store, SessionConfig::default(), request.id().await);
     assert_eq!(
         later.get::<Vec<String>>("cart").await?,
@@ -121,6 +140,16 @@ async fn failed_create_keeps_the_new_sessions_data_in_the_handle_and_a_retry_sto
     );
     assert_eq!(later.get::<i64>("visits").await?, Some(2));
     Ok(())
+}
+
+#[tokio::test]
+async fn failed_create_keeps_the_new_sessions_data_in_the_handle_and_a_retry_stores_it(
+) -> Result<(), Error> {
+    let store = FailingSwap::default();
+    let request = new_request_with_unsaved_data(&store).await?;
+    store.fail_next_create.store(true, Ordering::SeqCst);
+    assert!(matches!(request.save().await, Err(Error::Store(_))));
+    a_retry_creates_it(store, request).await
 }
 
 #[tokio::test]
@@ -168,48 +197,18 @@ async fn cancelled(save: impl std::future::Future<Output = Result<(), Error>>) {
 async fn a_save_cancelled_while_creating_keeps_the_new_sessions_data_and_a_retry_stores_it(
 ) -> Result<(), Error> {
     let store = FailingSwap::default();
-    let request = Session::new(store.clone(), SessionConfig::default());
-    request.insert("cart", vec!["A-1001"]).await?;
+    let request = new_request_with_unsaved_data(&store).await?;
     store.hang_next_create.store(true, Ordering::SeqCst);
     cancelled(request.save()).await;
-    assert_eq!(
-        request.get::<Vec<String>>("cart").await?,
-        Some(vec!["A-1001".to_owned()]),
-        "the view kept the data the cancelled create carried"
-    );
-    request.save().await?;
-    let later = Session::open(store, SessionConfig::default(), request.id().await);
-    assert_eq!(
-        later.get::<Vec<String>>("cart").await?,
-        Some(vec!["A-1001".to_owned()])
-    );
-    Ok(())
+    a_retry_creates_it(store, request).await
 }
 
 #[tokio::test]
 async fn a_save_cancelled_while_swapping_keeps_the_changes_and_a_retry_stores_them(
 ) -> Result<(), Error> {
     let store = FailingSwap::default();
-    let first = Session::new(store.clone(), SessionConfig::default());
-    first.insert("kept", 1).await?;
-    first.save().await?;
-    let id = first.id().await;
-
-    let request = Session::open(store.clone(), SessionConfig::default(), id.clone());
-    request.insert("added", 2).await?;
-    request.increment("kept", 10).await?;
+    let (id, request) = request_with_unsaved_changes(&store).await?;
     store.hang_next_swap.store(true, Ordering::SeqCst);
     cancelled(request.save()).await;
-    assert_eq!(
-        request.keys().await?,
-        vec!["added", "kept"],
-        "the view kept it"
-    );
-    assert_eq!(request.get::<i64>("kept").await?, Some(11));
-    request.save().await?;
-
-    let later = Session::open(store, SessionConfig::default(), id);
-    assert_eq!(later.get::<i64>("added").await?, Some(2));
-    assert_eq!(later.get::<i64>("kept").await?, Some(11));
-    Ok(())
+    a_retry_stores_the_changes(store, id, request).await
 }
