@@ -63,10 +63,9 @@ impl Drop for Driver {
 
 impl Driver {
     async fn start(binary: &Path) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
-        // A free port: bind, read it, release it for chromedriver.
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?
-            .local_addr()?
-            .port();
+        // A free port below the ephemeral range, for chromedriver to bind: no client
+        // socket can take it meanwhile, and the connect probe below cannot reach itself.
+        let port = sessionkit_testkit::env::free_loopback_port(&[]);
         let profile = std::env::temp_dir().join(format!(
             "sessionkit-demo-chrome-{}-{port}",
             std::process::id()

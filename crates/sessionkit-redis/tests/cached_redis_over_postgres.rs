@@ -117,11 +117,10 @@ impl Drop for RedisServer {
     }
 }
 
+/// A free loopback port below the ephemeral range (a port the kernel just handed out
+/// could go to a client socket before the server binds it).
 fn free_port() -> u16 {
-    std::net::TcpListener::bind(("127.0.0.1", 0))
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
+    sessionkit_testkit::env::free_loopback_port(&[])
 }
 
 async fn wait_for_ping(url: &str) {

@@ -20,7 +20,14 @@ async fn cluster_passes_the_store_conformance_suite() {
     let Some(mut servers) = common::Servers::new("cluster") else {
         return;
     };
-    let ports: Vec<u16> = (0..MASTERS).map(|_| common::free_port()).collect();
+    // Distinct: a port is checked free, not yet taken, until its server starts.
+    let mut ports: Vec<u16> = Vec::with_capacity(MASTERS);
+    while ports.len() < MASTERS {
+        let port = common::free_port();
+        if !ports.contains(&port) {
+            ports.push(port);
+        }
+    }
     for port in &ports {
         let config = format!("nodes-{port}.conf");
         servers.start(

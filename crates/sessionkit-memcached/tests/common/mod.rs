@@ -5,7 +5,6 @@
 // Each test file uses its own subset of these helpers.
 #![allow(dead_code, unreachable_pub)]
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -120,17 +119,6 @@ pub fn memcached_binary() -> Option<PathBuf> {
     }
 }
 
-pub fn free_port() -> u16 {
-    for _ in 0..200 {
-        let seed = u16::from_str_radix(&random_hex(4), 16).expect("hex");
-        let port = 20_000 + seed % 30_000;
-        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
-    panic!("no free loopback port found");
-}
-
 /// A memcached started by a test: killed by pid (and waited for) when this guard
 /// drops, whether the test passed or panicked.
 #[derive(Debug)]
@@ -143,25 +131,40 @@ pub struct Memcached {
 
 impl Memcached {
     /// Starts `memcached -l 127.0.0.1 -p <free port> <args>`; `None` (skip) without the
-    /// binary.
+    /// binary. If the process exits while starting (another server took the port between
+    /// the check and its bind), it starts again on another port.
     pub async fn start(args: &[&str]) -> Option<Self> {
         let binary = memcached_binary()?;
         let mut server = Self {
             binary,
-            port: free_port(),
+            port: 0,
             args: args.iter().map(|a| (*a).to_owned()).collect(),
             child: None,
         };
-        server.spawn().await;
-        Some(server)
+        for _ in 0..5 {
+            server.port = env::free_loopback_port(&[]);
+            match server.try_spawn().await {
+                Ok(()) => return Some(server),
+                Err(why) => eprintln!("memcached on port {}: {why}; another port", server.port),
+            }
+        }
+        panic!("memcached did not start on any of five free ports");
     }
 
     pub fn url(&self) -> String {
         format!("memcache://127.0.0.1:{}", self.port)
     }
 
-    /// (Re)starts the process and waits until it accepts connections.
+    /// Restarts the process on its port and waits until it answers.
     pub async fn spawn(&mut self) {
+        if let Err(why) = self.try_spawn().await {
+            panic!("memcached did not restart on port {}: {why}", self.port);
+        }
+    }
+
+    /// Starts the process and waits until it answers `version` on its port (not merely
+    /// accepts a connection: that could be another process), or reports why not.
+    async fn try_spawn(&mut self) -> Result<(), String> {
         // `-u root` only matters when running as root (memcached refuses root without
         // it); otherwise it is ignored.
         let child = Command::new(&self.binary)
@@ -180,17 +183,20 @@ impl Memcached {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .expect("start memcached");
-        self.child = Some(child);
+            .map_err(|e| format!("could not run memcached: {e}"))?;
+        let child = self.child.insert(child);
         let deadline = Instant::now() + Duration::from_secs(20);
-        while tokio::net::TcpStream::connect(("127.0.0.1", self.port))
-            .await
-            .is_err()
-        {
-            assert!(
-                Instant::now() < deadline,
-                "memcached did not start within 20 s"
-            );
+        loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                self.child = None;
+                return Err(format!("memcached exited while starting ({status})"));
+            }
+            if answers_version(self.port).await {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                return Err("no answer to `version` within 20 s".to_owned());
+            }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
@@ -207,6 +213,22 @@ impl Memcached {
         assert!(status.success(), "kill -TERM of memcached");
         child.wait().expect("wait for memcached");
     }
+}
+
+/// Whether a memcached answers `version` on `port`.
+async fn answers_version(port: u16) -> bool {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let exchange = async {
+        let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
+        stream.write_all(b"version\r\n").await?;
+        let mut reply = [0u8; 8];
+        stream.read_exact(&mut reply).await?;
+        Ok::<_, std::io::Error>(&reply == b"VERSION ")
+    };
+    matches!(
+        tokio::time::timeout(Duration::from_secs(1), exchange).await,
+        Ok(Ok(true))
+    )
 }
 
 impl Drop for Memcached {

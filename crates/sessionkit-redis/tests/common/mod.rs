@@ -6,7 +6,6 @@
 // Each test file uses its own subset of these helpers.
 #![allow(dead_code, unreachable_pub)]
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -263,17 +262,10 @@ pub fn redis_binaries() -> Option<(PathBuf, PathBuf)> {
     }
 }
 
-/// A free loopback port whose cluster bus port (+10000) is free too.
+/// A free loopback port whose cluster bus port (+10000) is free too, both below the
+/// ephemeral range (see [`env::free_loopback_port`]).
 pub fn free_port() -> u16 {
-    for _ in 0..200 {
-        let seed = u16::from_str_radix(&random_hex(4), 16).expect("hex");
-        let port = 20_000 + seed % 30_000;
-        let free = |p: u16| TcpListener::bind(("127.0.0.1", p)).is_ok();
-        if free(port) && free(port + 10_000) {
-            return port;
-        }
-    }
-    panic!("no free loopback port pair found");
+    env::free_loopback_port(&[10_000])
 }
 
 /// A temporary directory, removed when the [`Servers`] guard drops.
