@@ -137,25 +137,14 @@ impl CookieConfig {
     /// is not visible ASCII. It trims bytes, not characters: in visible ASCII the two
     /// are the same.
     fn value_in<'h>(&self, header: &'h HeaderValue) -> Option<&'h str> {
-        let text = header.to_str().ok()?;
-        let mut start = 0;
-        while start <= text.len() {
-            // Splitting at a byte, not a `char` pattern: this runs on most requests.
-            let end = text.as_bytes()[start..]
-                .iter()
-                .position(|&b| b == b';')
-                .map_or(text.len(), |at| start + at);
-            let pair = text[start..end].trim_ascii_start();
+        header.to_str().ok()?.split(';').find_map(|pair| {
             // A valid cookie name has no '=', so this is "the name, then '='".
             let value = pair
-                .strip_prefix(self.name.as_str())
-                .and_then(|rest| rest.strip_prefix('='));
-            if let Some(value) = value {
-                return Some(unquoted(value.trim_ascii()));
-            }
-            start = end + 1;
-        }
-        None
+                .trim_ascii_start()
+                .strip_prefix(self.name.as_str())?
+                .strip_prefix('=')?;
+            Some(unquoted(value.trim_ascii()))
+        })
     }
 
     fn build<'c>(&self, value: String) -> cookie::CookieBuilder<'c> {
