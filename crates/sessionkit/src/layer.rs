@@ -477,12 +477,10 @@ where
 
     fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
         let shared = self.shared.clone();
-        let (session, slot) = match &shared.backend {
+        let (store, raw, slot): (Arc<dyn SessionStore>, _, _) = match &shared.backend {
             Backend::Server(store) => {
                 // The cookie is read when the handler first uses the session.
-                let raw = RawRequest::of(&shared, &req);
-                let engine = shared.engine.clone();
-                (Session::presented(store.clone(), engine, raw), None)
+                (store.clone(), RawRequest::of(&shared, &req), None)
             }
             Backend::Cookie(cookie_store) => {
                 // The cookie is the session: it is opened now, for the slot.
@@ -500,12 +498,14 @@ where
                 });
                 let revocation = cookie_store.revocation().cloned();
                 let slot = Arc::new(CookieSlot::new(record, generation, revocation));
-                let raw = RawRequest::opened(&shared, &req, id);
-                let engine = shared.engine.clone();
-                let session = Session::presented(slot.clone(), engine, raw);
-                (session, Some(slot))
+                (
+                    slot.clone(),
+                    RawRequest::opened(&shared, &req, id),
+                    Some(slot),
+                )
             }
         };
+        let session = Session::presented(store, shared.engine.clone(), raw);
         req.extensions_mut().insert(session.clone());
         // The inner service is called here, not inside the future: the service that
         // `poll_ready` readied takes the request, and no clone of it is needed.
