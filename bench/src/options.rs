@@ -15,17 +15,17 @@ use clap::{Parser, ValueEnum};
 #[derive(Debug, Clone, Parser)]
 #[command(name = "sessionkit-bench", version)]
 pub struct Options {
-    /// Smoke check in under a minute: 0.4 s per cell in one round after 0.15 s of
+    /// Smoke check in under a minute: 0.3 s per cell in one round after 0.1 s of
     /// warm-up, 16 connections, 100,000 sessions for the memory figure.
     #[arg(long)]
     pub quick: bool,
 
     /// Measured time per cell, in milliseconds, split over the rounds (full: 8000,
-    /// quick: 400).
+    /// quick: 300).
     #[arg(long, value_name = "MS")]
     pub duration_ms: Option<u64>,
 
-    /// Warm-up before each round of a cell, in milliseconds (full: 200, quick: 150).
+    /// Warm-up before each round of a cell, in milliseconds (full: 200, quick: 100).
     #[arg(long, value_name = "MS")]
     pub warmup_ms: Option<u64>,
 
@@ -110,7 +110,7 @@ impl Options {
     /// Applies the defaults of the chosen mode.
     pub fn settings(&self) -> Settings {
         let (duration, warmup, rounds, connections, sessions) = if self.quick {
-            (400, 150, 1, 16, 100_000)
+            (300, 100, 1, 16, 100_000)
         } else {
             (8_000, 200, 10, 32, 1_000_000)
         };
