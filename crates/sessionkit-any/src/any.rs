@@ -21,9 +21,21 @@ pub enum OpenError {
         /// The cargo feature to enable.
         feature: &'static str,
     },
-    /// The store refused the URL or could not be reached.
+    /// The URL is malformed, or asks for an option the store does not have.
+    #[error("invalid session store URL: {0}")]
+    InvalidUrl(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// [`open_existing`] found no database file or session directory at the path.
+    #[error("no session store at {0}: check the path, or create the store with `migrate`")]
+    Missing(String),
+    /// The store could not be reached or set up.
     #[error("cannot open the session store: {0}")]
     Store(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl OpenError {
+    fn invalid(reason: &str) -> Self {
+        Self::InvalidUrl(reason.into())
+    }
 }
 
 /// One of the stores, chosen at run time.
@@ -46,6 +58,26 @@ pub enum AnyStore {
     Sql(sessionkit_sql::AnySqlStore),
 }
 
+/// Every scheme [`open`] knows, compiled in or not.
+const KNOWN_SCHEMES: &[&str] = &[
+    "memory",
+    "file",
+    "sqlite",
+    "postgres",
+    "postgresql",
+    "mysql",
+    "mariadb",
+    "redis",
+    "rediss",
+    "redis+unix",
+    "redis+sentinel",
+    "rediss+sentinel",
+    "redis+cluster",
+    "rediss+cluster",
+    "memcache",
+    "memcached",
+];
+
 fn scheme_of(url: &str) -> String {
     url.split_once(':')
         .map_or(url, |(s, _)| s)
@@ -59,7 +91,17 @@ fn scheme_of(url: &str) -> String {
 /// [`OpenError`] for an unknown scheme, a scheme not compiled in, or a store that
 /// cannot be reached.
 pub async fn open(url: &str) -> Result<AnyStore, OpenError> {
-    match scheme_of(url).as_str() {
+    let scheme = scheme_of(url);
+    // Without `//`, sqlx reads the rest of a database URL, password and all, as a
+    // database name (which the server's error then repeats): refuse it here.
+    let network = !matches!(scheme.as_str(), "memory" | "file" | "sqlite");
+    let known = KNOWN_SCHEMES.contains(&scheme.as_str());
+    if known && network && !url[scheme.len()..].starts_with("://") {
+        return Err(OpenError::invalid(
+            "a database, Redis or Memcached URL starts with its scheme and `://`, e.g. postgres://user@host/db",
+        ));
+    }
+    match scheme.as_str() {
         "memory" => open_memory(url),
         "file" => open_file(url).await,
         "sqlite" | "postgres" | "postgresql" | "mysql" | "mariadb" => open_sql(url).await,
@@ -70,13 +112,44 @@ pub async fn open(url: &str) -> Result<AnyStore, OpenError> {
     }
 }
 
+/// Opens a store that must already exist: as [`open`], but a SQLite database file or a
+/// session directory that is not there is [`OpenError::Missing`] instead of being
+/// created. For tools that inspect or clean a store (the `sessionkit` commands other
+/// than `migrate`), where a mistyped path must not "succeed" on a new, empty store.
+///
+/// # Errors
+///
+/// As [`open`], and [`OpenError::Missing`].
+pub async fn open_existing(url: &str) -> Result<AnyStore, OpenError> {
+    let path = match scheme_of(url).as_str() {
+        "file" => Some(file_path(url)?),
+        "sqlite" => sqlite_path(url),
+        _ => None,
+    };
+    if let Some(path) = path {
+        if !std::path::Path::new(path).exists() {
+            return Err(OpenError::Missing(path.to_owned()));
+        }
+    }
+    open(url).await
+}
+
+/// The database file of a `sqlite:` URL; `None` for an in-memory database.
+fn sqlite_path(url: &str) -> Option<&str> {
+    let rest = &url["sqlite:".len()..];
+    let rest = rest.strip_prefix("//").unwrap_or(rest);
+    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+    let memory = path.is_empty() || path.starts_with(":memory:") || query.contains("mode=memory");
+    (!memory).then_some(path)
+}
+
 /// `memory://` (records kept decoded) or `memory://?compact` (packed into bytes).
 fn open_memory(url: &str) -> Result<AnyStore, OpenError> {
     let options = url.split_once('?').map_or("", |(_, query)| query);
     match options {
         "" => Ok(AnyStore::Memory(MemoryStore::new())),
         "compact" | "compact=true" => Ok(AnyStore::Memory(MemoryStore::new().compact())),
-        other => Err(OpenError::Store(
+        other => Err(OpenError::InvalidUrl(
             format!("unknown memory store option {other:?}; the one option is `compact`").into(),
         )),
     }
@@ -87,7 +160,13 @@ async fn open_sql(url: &str) -> Result<AnyStore, OpenError> {
     sessionkit_sql::connect(url, sessionkit_sql::PoolOptions::default())
         .await
         .map(AnyStore::Sql)
-        .map_err(|e| OpenError::Store(Box::new(e)))
+        .map_err(|e| {
+            if e.is_invalid_url() {
+                OpenError::InvalidUrl(Box::new(e))
+            } else {
+                OpenError::Store(Box::new(e))
+            }
+        })
 }
 
 #[cfg(not(any(feature = "sqlite", feature = "postgres", feature = "mysql")))]
@@ -103,7 +182,10 @@ async fn open_redis(url: &str) -> Result<AnyStore, OpenError> {
     sessionkit_redis::connect(url, sessionkit_redis::RedisOptions::default())
         .await
         .map(AnyStore::Redis)
-        .map_err(|e| OpenError::Store(Box::new(e)))
+        .map_err(|e| match e {
+            sessionkit_redis::Error::InvalidUrl { .. } => OpenError::InvalidUrl(Box::new(e)),
+            e => OpenError::Store(Box::new(e)),
+        })
 }
 
 #[cfg(not(feature = "redis"))]
@@ -119,7 +201,13 @@ async fn open_memcached(url: &str) -> Result<AnyStore, OpenError> {
     sessionkit_memcached::connect(url)
         .await
         .map(AnyStore::Memcached)
-        .map_err(|e| OpenError::Store(Box::new(e)))
+        .map_err(|e| match e {
+            sessionkit_memcached::Error::InvalidUrl { .. }
+            | sessionkit_memcached::Error::UnsupportedScheme { .. } => {
+                OpenError::InvalidUrl(Box::new(e))
+            }
+            e => OpenError::Store(Box::new(e)),
+        })
 }
 
 #[cfg(not(feature = "memcached"))]
@@ -130,14 +218,36 @@ async fn open_memcached(_url: &str) -> Result<AnyStore, OpenError> {
     })
 }
 
-#[cfg(feature = "file")]
-async fn open_file(url: &str) -> Result<AnyStore, OpenError> {
-    let path = url.trim_start_matches("file:").trim_start_matches("//");
+/// The directory of a `file:` URL: `file:///abs/dir`, `file://localhost/abs/dir`
+/// (RFC 8089's host form) or `file:relative/dir`.
+fn file_path(url: &str) -> Result<&str, OpenError> {
+    let rest = &url["file:".len()..];
+    let path = match rest.strip_prefix("//") {
+        Some(authority_and_path) if authority_and_path.starts_with('/') => authority_and_path,
+        Some(authority_and_path) => authority_and_path
+            .strip_prefix("localhost/")
+            .map(|p| &authority_and_path[authority_and_path.len() - p.len() - 1..])
+            .ok_or_else(|| {
+                OpenError::invalid(
+                    "file:// URLs name a local directory: file:///var/lib/app/sessions",
+                )
+            })?,
+        None => rest,
+    };
     if path.is_empty() {
-        return Err(OpenError::Store(
-            "file:// needs a directory, e.g. file:///var/lib/app/sessions".into(),
+        return Err(OpenError::invalid(
+            "file:// needs a directory, e.g. file:///var/lib/app/sessions",
         ));
     }
+    if path.contains(['?', '#']) {
+        return Err(OpenError::invalid("file:// URLs take no query or fragment"));
+    }
+    Ok(path)
+}
+
+#[cfg(feature = "file")]
+async fn open_file(url: &str) -> Result<AnyStore, OpenError> {
+    let path = file_path(url)?;
     sessionkit_core::FileStore::open(path)
         .await
         .map(AnyStore::File)
@@ -155,13 +265,23 @@ async fn open_file(_url: &str) -> Result<AnyStore, OpenError> {
 /// The URL without user info (passwords) and query, for logs and errors.
 pub(crate) fn redact(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
-        // Not URL-shaped: show only what stands before the first colon (never what
-        // could be a user:password pair).
-        let scheme = url.split(':').next().unwrap_or_default();
-        return format!("{}:…", scheme.chars().take(20).collect::<String>());
+        // Not URL-shaped: show only a scheme-like word before a colon (never what could
+        // be a user:password pair, nor a secret pasted into the wrong setting).
+        return match url.split_once(':') {
+            Some((scheme, _))
+                if (1..=20).contains(&scheme.len())
+                    && scheme
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.')) =>
+            {
+                format!("{scheme}:…")
+            }
+            _ => "…".to_owned(),
+        };
     };
-    let rest = rest.split_once('@').map_or(rest, |(_, host)| host);
     let rest = rest.split('?').next().unwrap_or(rest);
+    // The last `@` ends the user info: a password may hold an unencoded `@`.
+    let rest = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
     format!("{scheme}://{rest}").chars().take(120).collect()
 }
 
@@ -285,6 +405,90 @@ mod tests {
         );
         assert_eq!(redact("nonsense:secret"), "nonsense:…");
         assert!(!redact("admin:hunter2@db").contains("hunter2"));
+        assert_eq!(
+            redact("sk_live_SECRETVALUE"),
+            "…",
+            "no colon: nothing shown"
+        );
+        assert_eq!(
+            redact("postgress://app:hunter@2secret@db/app"),
+            "postgress://db/app",
+            "a password with an unencoded @"
+        );
+    }
+
+    #[tokio::test]
+    async fn database_urls_without_slashes_are_refused_without_repeating_them() {
+        for url in [
+            "postgres:/app:hunter2@127.0.0.1/test",
+            "postgres:app:hunter2@127.0.0.1/test",
+            "mysql:/root:hunter2@127.0.0.1/test",
+            "redis:/:hunter2@127.0.0.1:6379",
+            "memcache:hunter2@127.0.0.1:11211",
+        ] {
+            let err = open(url).await.err();
+            assert!(
+                matches!(err, Some(OpenError::InvalidUrl(_))),
+                "{url}: {err:?}"
+            );
+            let text = err.map(|e| e.to_string()).unwrap_or_default();
+            assert!(!text.contains("hunter2"), "{text}");
+        }
+    }
+
+    #[tokio::test]
+    async fn malformed_urls_are_invalid_urls_not_store_failures() {
+        for url in [
+            "memory://?compat",
+            "file://",
+            "file:///tmp/x?y=1",
+            "file://otherhost/tmp/x",
+            "postgres://u:pw@127.0.0.1:notaport/db",
+            "postgres://postgres@127.0.0.1:5432/test?sslmode=bogus",
+            "sqlite://x.db?mode=bogus",
+            "memcache://127.0.0.1:11211/x?y",
+        ] {
+            let compiled = |scheme: &str, on: bool| !url.starts_with(scheme) || on;
+            if !(compiled("postgres", cfg!(feature = "postgres"))
+                && compiled("sqlite", cfg!(feature = "sqlite"))
+                && compiled("memcache", cfg!(feature = "memcached"))
+                && compiled("file", cfg!(feature = "file")))
+            {
+                continue;
+            }
+            let err = open(url).await.err();
+            assert!(
+                matches!(err, Some(OpenError::InvalidUrl(_))),
+                "{url}: {err:?}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn open_existing_refuses_a_missing_database_file_or_directory_and_creates_nothing() {
+        let dir = std::env::temp_dir().join(format!(
+            "sessionkit-any-{}",
+            sessionkit_core::SessionId::generate()
+                .map(|id| id.to_string())
+                .unwrap_or_default()
+        ));
+        let db = dir.join("sessions.db");
+        let files = dir.join("sessions");
+        for url in [
+            format!("sqlite://{}", db.display()),
+            format!("sqlite:{}?mode=rwc", db.display()),
+            format!("file://{}", files.display()),
+            format!("file://localhost{}", files.display()),
+        ] {
+            let err = open_existing(&url).await.err();
+            assert!(matches!(err, Some(OpenError::Missing(_))), "{url}: {err:?}");
+        }
+        assert!(!dir.exists(), "nothing was created");
+        #[cfg(feature = "sqlite")]
+        assert!(matches!(
+            open_existing("sqlite::memory:").await,
+            Ok(AnyStore::Sql(_))
+        ));
     }
 
     #[tokio::test]

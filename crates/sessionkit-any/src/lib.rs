@@ -26,4 +26,4 @@
 
 mod any;
 
-pub use any::{open, AnyStore, OpenError};
+pub use any::{open, open_existing, AnyStore, OpenError};

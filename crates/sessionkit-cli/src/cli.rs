@@ -32,25 +32,28 @@ pub(crate) enum Command {
     Migrate,
     /// Delete expired sessions in batches (a progress bar on a terminal, a summary line
     /// always). Run it from cron for SQL and file stores; Redis and Memcached expire
-    /// sessions by themselves.
+    /// sessions by themselves, and on Redis it prunes the user-index entries of
+    /// sessions that expired.
     ClearExpired {
         /// Sessions deleted per batch (each batch is one short statement).
         #[arg(long, default_value_t = 10_000)]
         batch: u64,
     },
     /// How many sessions are live, how many expire within an hour and a day, and the
-    /// users with the most sessions.
+    /// users with the most sessions. SQL stores count an id that a login rotated away
+    /// for the minutes it is kept (it forwards late requests to the new id).
     Stats {
         /// How many users to show.
         #[arg(long, default_value_t = 10)]
         top: usize,
     },
-    /// List live sessions (all of them, or those of one user).
+    /// List live sessions (all of them, or those of one user), each with the id hash
+    /// that `show` and `revoke` take.
     List {
         /// Only the sessions of this user.
         #[arg(long)]
         user: Option<String>,
-        /// At most this many sessions.
+        /// At most this many sessions (1 or more).
         #[arg(long, default_value_t = 100)]
         limit: usize,
     },

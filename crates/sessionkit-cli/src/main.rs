@@ -6,6 +6,7 @@ mod cli;
 mod commands;
 mod output;
 
+use std::io::Write as _;
 use std::process::ExitCode;
 
 use clap::Parser as _;
@@ -16,7 +17,10 @@ async fn main() -> ExitCode {
     match commands::run(args).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => {
-            eprintln!("sessionkit: {}", failure.message);
+            if !failure.message.is_empty() {
+                // Nothing more can be done if standard error is gone too.
+                let _ = writeln!(std::io::stderr(), "sessionkit: {}", failure.message);
+            }
             ExitCode::from(failure.code)
         }
     }

@@ -1,8 +1,19 @@
-//! Human tables and JSON.
+//! Human tables and JSON, written to standard output.
+
+use std::io::Write as _;
 
 use sessionkit_core::Record;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
+
+use crate::commands::Failure;
+
+/// Writes `text` and a newline to standard output. A reader that went away (`| head`
+/// closed the pipe) stops the command quietly, with success: what it did is done, and
+/// nobody is left to read the rest.
+pub(crate) fn line(text: impl std::fmt::Display) -> Result<(), Failure> {
+    writeln!(std::io::stdout().lock(), "{text}").map_err(Failure::output)
+}
 
 /// A timestamp as RFC 3339 (UTC).
 pub(crate) fn when(t: OffsetDateTime) -> String {
@@ -11,11 +22,11 @@ pub(crate) fn when(t: OffsetDateTime) -> String {
 }
 
 /// One line of result: JSON `{"ok": true, "message": …}` or the plain message.
-pub(crate) fn done(json: bool, message: &str) {
+pub(crate) fn done(json: bool, message: &str) -> Result<(), Failure> {
     if json {
-        println!("{}", serde_json::json!({ "ok": true, "message": message }));
+        line(serde_json::json!({ "ok": true, "message": message }))
     } else {
-        println!("{message}");
+        line(message)
     }
 }
 
@@ -34,34 +45,33 @@ pub(crate) fn record_json(r: &Record) -> serde_json::Value {
 }
 
 /// Prints rows under a header with columns padded to their widest cell.
-pub(crate) fn table(header: &[&str], rows: &[Vec<String>]) {
+pub(crate) fn table(header: &[&str], rows: &[Vec<String>]) -> Result<(), Failure> {
     let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
     for row in rows {
         for (w, cell) in widths.iter_mut().zip(row) {
             *w = (*w).max(cell.chars().count());
         }
     }
-    let line = |cells: Vec<String>| {
+    let row_line = |cells: &[String]| {
         let padded: Vec<String> = cells
             .iter()
             .zip(&widths)
             .map(|(c, w)| format!("{c:<w$}"))
             .collect();
-        println!("{}", padded.join("  ").trim_end());
+        line(padded.join("  ").trim_end())
     };
-    line(header.iter().map(|h| (*h).to_owned()).collect());
-    for row in rows {
-        line(row.clone());
-    }
+    let header: Vec<String> = header.iter().map(|h| (*h).to_owned()).collect();
+    row_line(&header)?;
+    rows.iter().try_for_each(|row| row_line(row))
 }
 
-/// Sessions as a table.
-pub(crate) fn sessions_table(records: &[Record]) {
+/// Sessions as a table, each with its whole id hash (what `show` and `revoke` take).
+pub(crate) fn sessions_table(records: &[Record]) -> Result<(), Failure> {
     let rows: Vec<Vec<String>> = records
         .iter()
         .map(|r| {
             vec![
-                r.id.to_hex()[..16].to_owned(),
+                r.id.to_hex(),
                 r.user.clone().unwrap_or_else(|| "-".into()),
                 when(r.created_at),
                 when(r.last_seen),
@@ -85,5 +95,5 @@ pub(crate) fn sessions_table(records: &[Record]) {
             "USER AGENT",
         ],
         &rows,
-    );
+    )
 }

@@ -146,6 +146,11 @@ async fn exercise_store(url: &str, expires_by_itself: bool) {
     );
 
     if expires_by_itself {
+        // Redis deletes expired sessions itself; clear-expired prunes the user-index
+        // entries they leave (the pruning is proven in sessionkit-redis's tests: an
+        // entry is only pruned a minute after it was added).
+        let cleared = json(&sessionkit(url, &["clear-expired", "--json"]));
+        assert!(cleared["index_entries_pruned"].is_u64(), "{cleared}");
         let out = stdout(&sessionkit(url, &["clear-expired"]));
         assert!(out.contains("expires sessions by itself"), "{out}");
     } else {
@@ -279,4 +284,115 @@ async fn cli_says_what_memcached_cannot_do() {
         .status
         .success());
     assert!(store.load(&id.hash()).await.expect("load").is_none());
+}
+
+#[tokio::test]
+async fn output_to_a_closed_pipe_ends_quietly_without_a_panic() {
+    let url = sqlite_url().await;
+    assert!(sessionkit(&url, &["migrate"]).status.success());
+    for args in [&["stats"][..], &["list"], &["migrate"], &["list", "--json"]] {
+        // A reader that has already gone, as after `| head` has had enough.
+        let (reader, writer) = std::io::pipe().expect("a pipe");
+        drop(reader);
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_sessionkit"))
+            .args(args)
+            .env("SESSIONKIT_STORE", &url)
+            .stdout(writer)
+            .stderr(std::process::Stdio::piped())
+            .output()
+            .expect("runs");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {err}");
+    }
+}
+
+#[tokio::test]
+async fn list_pages_past_rotated_away_ids_to_fill_its_limit() {
+    let url = sqlite_url().await;
+    assert!(sessionkit(&url, &["migrate"]).status.success());
+    let store = sessionkit_any::open(&url).await.expect("open");
+    for _ in 0..6 {
+        // Saved, then logged in: the login leaves the old id's record behind.
+        let session = Session::new(store.clone(), SessionConfig::default());
+        session.insert("cart", vec!["pear"]).await.expect("insert");
+        session.save().await.expect("save");
+        session.login(&unique("erin")).await.expect("login");
+        session.save().await.expect("save");
+    }
+    for (limit, rows) in [("3", 3), ("6", 6), ("100", 6)] {
+        let list = json(&sessionkit(&url, &["list", "--limit", limit, "--json"]));
+        assert_eq!(list.as_array().map(Vec::len), Some(rows), "--limit {limit}");
+    }
+    let out = sessionkit(&url, &["list", "--limit", "0"]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+}
+
+#[tokio::test]
+async fn the_hashes_list_prints_are_what_show_and_revoke_take() {
+    let url = sqlite_url().await;
+    assert!(sessionkit(&url, &["migrate"]).status.success());
+    let store = sessionkit_any::open(&url).await.expect("open");
+    let id = login(&store, &unique("frank")).await;
+    let table = stdout(&sessionkit(&url, &["list"]));
+    let hash = table
+        .lines()
+        .nth(1)
+        .and_then(|row| row.split_whitespace().next())
+        .expect("a row under the header")
+        .to_owned();
+    assert_eq!(hash, id.hash().to_hex());
+    let show = json(&sessionkit(&url, &["show", &hash, "--json"]));
+    assert_eq!(show["data"]["cart"], serde_json::json!(["apple"]));
+    let out = sessionkit(&url, &["revoke", &hash]);
+    assert!(out.status.success(), "{out:?}");
+    assert!(store.load(&id.hash()).await.expect("load").is_none());
+}
+
+#[tokio::test]
+async fn except_without_user_is_a_usage_error_and_revokes_nothing() {
+    let url = sqlite_url().await;
+    assert!(sessionkit(&url, &["migrate"]).status.success());
+    let store = sessionkit_any::open(&url).await.expect("open");
+    let id = login(&store, &unique("gina")).await;
+    let out = sessionkit(
+        &url,
+        &["revoke", &id.to_string(), "--except", &id.to_string()],
+    );
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(store.load(&id.hash()).await.expect("load").is_some());
+}
+
+#[test]
+fn commands_other_than_migrate_never_create_a_store() {
+    let dir = std::env::temp_dir().join(unique("sessionkit-cli-missing"));
+    for url in [
+        format!("sqlite://{}", dir.join("typo.db").display()),
+        format!("file://{}", dir.join("sessions").display()),
+    ] {
+        for args in [&["stats"][..], &["list"], &["clear-expired"]] {
+            let out = sessionkit(&url, args);
+            assert_eq!(out.status.code(), Some(2), "{url} {args:?}: {out:?}");
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(err.contains("no session store at"), "{err}");
+        }
+    }
+    assert!(!dir.exists(), "nothing was created");
+}
+
+#[test]
+fn malformed_urls_exit_2_and_never_show_a_password() {
+    for url in [
+        "postgres:/app:hunter2@127.0.0.1/test",
+        "mysql:/root:hunter2@127.0.0.1/test",
+        "postgres://app:hunter2@127.0.0.1:notaport/test",
+        "memory://?compat",
+        "sk_live_hunter2",
+        " ",
+    ] {
+        let out = sessionkit(url, &["stats"]);
+        assert_eq!(out.status.code(), Some(2), "{url}: {out:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!err.contains("hunter2"), "{url}: {err}");
+    }
 }

@@ -65,6 +65,15 @@ pub enum Error {
 }
 
 impl Error {
+    /// Whether the URL itself is at fault (malformed, an unknown scheme or option), as
+    /// opposed to a database that could not be reached or set up.
+    pub fn is_invalid_url(&self) -> bool {
+        matches!(
+            self,
+            Self::UnsupportedScheme { .. } | Self::Connect(sqlx::Error::Configuration(_))
+        )
+    }
+
     pub(crate) fn migrate(context: &'static str) -> impl FnOnce(sqlx::Error) -> Self {
         move |source| Self::Migrate { context, source }
     }

@@ -1,9 +1,13 @@
 //! `sessionkit list`.
 
 use sessionkit_any::AnyStore;
-use sessionkit_core::SessionStore as _;
+use sessionkit_core::{IdHash, Record, SessionListing, SessionStore as _};
 
 use super::Failure;
+use crate::output;
+
+/// Records asked of the store per call while listing.
+const PAGE: usize = 500;
 
 pub(crate) async fn run(
     store: &AnyStore,
@@ -11,29 +15,53 @@ pub(crate) async fn run(
     limit: usize,
     json: bool,
 ) -> Result<(), Failure> {
+    if limit == 0 {
+        return Err(Failure::usage("--limit must be at least 1"));
+    }
     let mut records = match user {
         Some(user) => {
             let index = store
                 .user_index()
                 .ok_or_else(|| Failure::unsupported(store, "list the sessions of a user"))?;
-            index.sessions_of(user).await.map_err(Failure::store)?
+            let mut records = index.sessions_of(user).await.map_err(Failure::store)?;
+            records.retain(|r| r.moved_to.is_none());
+            records
         }
         None => {
             let listing = store
                 .listing()
                 .ok_or_else(|| Failure::unsupported(store, "enumerate sessions"))?;
-            listing.list(None, limit).await.map_err(Failure::store)?
+            live_sessions(listing, limit).await?
         }
     };
-    records.retain(|r| r.moved_to.is_none());
     records.truncate(limit);
     if json {
-        let rows: Vec<_> = records.iter().map(crate::output::record_json).collect();
-        println!("{}", serde_json::Value::Array(rows));
+        let rows: Vec<_> = records.iter().map(output::record_json).collect();
+        output::line(serde_json::Value::Array(rows))
     } else if records.is_empty() {
-        println!("no live sessions");
+        output::line("no live sessions")
     } else {
-        crate::output::sessions_table(&records);
+        output::sessions_table(&records)
     }
-    Ok(())
+}
+
+/// Up to `limit` live sessions, paging past the records of ids rotated away (a login or
+/// `cycle_id` leaves one behind for a few minutes), which are not sessions of their own.
+async fn live_sessions(listing: &dyn SessionListing, limit: usize) -> Result<Vec<Record>, Failure> {
+    let mut live = Vec::new();
+    let mut after: Option<IdHash> = None;
+    while live.len() < limit {
+        let page = listing
+            .list(after.as_ref(), PAGE)
+            .await
+            .map_err(Failure::store)?;
+        let Some(last) = page.last() else { break };
+        after = Some(last.id);
+        let last_page = page.len() < PAGE;
+        live.extend(page.into_iter().filter(|r| r.moved_to.is_none()));
+        if last_page {
+            break;
+        }
+    }
+    Ok(live)
 }

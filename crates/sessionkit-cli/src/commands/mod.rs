@@ -20,10 +20,26 @@ pub(crate) struct Failure {
 }
 
 impl Failure {
-    /// The store failed or cannot be reached (exit 1).
-    pub(crate) fn store(e: impl std::fmt::Display) -> Self {
+    /// The store failed or cannot be reached (exit 1). The message is the error and
+    /// each of its causes (store errors carry no password and no session id).
+    pub(crate) fn store(e: impl std::error::Error) -> Self {
         Self {
-            message: e.to_string(),
+            message: with_causes(&e),
+            code: 1,
+        }
+    }
+
+    /// Writing the output failed. A closed pipe (the reader, say `head`, had enough)
+    /// ends the command quietly with success; any other error is exit 1.
+    pub(crate) fn output(e: std::io::Error) -> Self {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            return Self {
+                message: String::new(),
+                code: 0,
+            };
+        }
+        Self {
+            message: format!("cannot write the output: {e}"),
             code: 1,
         }
     }
@@ -55,19 +71,29 @@ impl Failure {
 
 /// Runs the parsed command line.
 pub(crate) async fn run(cli: Cli) -> Result<(), Failure> {
-    let url = cli.store.ok_or_else(|| {
+    let url = cli
+        .store
+        .as_deref()
+        .map(str::trim)
+        .filter(|u| !u.is_empty());
+    let url = url.ok_or_else(|| {
         Failure::usage("no store given: pass --store URL or set SESSIONKIT_STORE (e.g. sqlite://data/sessions.db)")
     })?;
-    let store = sessionkit_any::open(&url).await.map_err(|e| match e {
+    let opened = match cli.command {
+        Command::Migrate => sessionkit_any::open(url).await,
+        // Only `migrate` may create a database file or a session directory: a mistyped
+        // path elsewhere is an error, not an empty store that "works".
+        _ => sessionkit_any::open_existing(url).await,
+    };
+    let store = opened.map_err(|e| match e {
         sessionkit_any::OpenError::Store(_) => Failure::store(e),
-        _ => Failure::usage(e.to_string()),
+        _ => Failure::usage(with_causes(&e)),
     })?;
     let json = cli.json;
     match cli.command {
         Command::Migrate => {
             store.migrate().await.map_err(Failure::store)?;
-            crate::output::done(json, &format!("{} is ready", store.describe()));
-            Ok(())
+            crate::output::done(json, &format!("{} is ready", store.describe()))
         }
         Command::ClearExpired { batch } => clear_expired::run(&store, batch, json).await,
         Command::Stats { top } => stats::run(&store, top, json).await,
@@ -88,6 +114,22 @@ pub(crate) async fn run(cli: Cli) -> Result<(), Failure> {
             .await
         }
     }
+}
+
+/// An error's message followed by those of its causes, each once (many errors already
+/// include their cause's message in their own).
+fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut message = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let text = c.to_string();
+        if !message.contains(&text) {
+            message.push_str(": ");
+            message.push_str(&text);
+        }
+        cause = c.source();
+    }
+    message
 }
 
 /// Reads what an operator pastes: a session id as in the cookie (also the signed form,

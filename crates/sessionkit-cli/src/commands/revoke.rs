@@ -13,12 +13,15 @@ pub(crate) async fn run(
     json: bool,
 ) -> Result<(), Failure> {
     match (session, user) {
+        (Some(_), None) if except.is_some() => Err(Failure::usage(
+            "--except keeps one of a user's sessions: use it with --user",
+        )),
         (Some(session), None) => {
             let id = session_ref(session)?;
             if !store.delete(&id).await.map_err(Failure::store)? {
                 return Err(Failure::not_found());
             }
-            crate::output::done(json, "revoked 1 session");
+            crate::output::done(json, "revoked 1 session")
         }
         (None, Some(user)) => {
             let index = store
@@ -30,12 +33,12 @@ pub(crate) async fn run(
                 .await
                 .map_err(Failure::store)?;
             if json {
-                println!("{}", serde_json::json!({ "ok": true, "revoked": n }));
+                crate::output::line(serde_json::json!({ "ok": true, "revoked": n }))
             } else {
-                println!("revoked {n} sessions of {user}");
+                let plural = if n == 1 { "" } else { "s" };
+                crate::output::line(format_args!("revoked {n} session{plural} of {user}"))
             }
         }
-        _ => return Err(Failure::usage("give a session, or --user")),
+        _ => Err(Failure::usage("give a session, or --user")),
     }
-    Ok(())
 }

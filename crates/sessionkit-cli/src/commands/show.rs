@@ -16,12 +16,8 @@ pub(crate) async fn run(store: &AnyStore, session: &str, json: bool) -> Result<(
     view["data"] = serde_json::Value::Object(record.data.clone());
     view["version"] = record.version.into();
     if json {
-        println!("{view}");
+        crate::output::line(view)
     } else {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&view).map_err(Failure::store)?
-        );
+        crate::output::line(serde_json::to_string_pretty(&view).map_err(Failure::store)?)
     }
-    Ok(())
 }

@@ -5,6 +5,7 @@ use sessionkit_core::SessionStore as _;
 use time::OffsetDateTime;
 
 use super::Failure;
+use crate::output::line;
 
 pub(crate) async fn run(store: &AnyStore, top: usize, json: bool) -> Result<(), Failure> {
     let listing = store
@@ -15,21 +16,29 @@ pub(crate) async fn run(store: &AnyStore, top: usize, json: bool) -> Result<(), 
         .await
         .map_err(Failure::store)?;
     if json {
-        println!("{}", serde_json::to_string(&stats).map_err(Failure::store)?);
+        return line(serde_json::to_string(&stats).map_err(Failure::store)?);
+    }
+    line(format_args!("live sessions:            {}", stats.live))?;
+    line(format_args!(
+        "expiring within an hour:  {}",
+        stats.expiring_within_hour
+    ))?;
+    line(format_args!(
+        "expiring within a day:    {}",
+        stats.expiring_within_day
+    ))?;
+    line(format_args!(
+        "bound to a user:          {}",
+        stats.with_user
+    ))?;
+    if stats.top_users.is_empty() {
         return Ok(());
     }
-    println!("live sessions:            {}", stats.live);
-    println!("expiring within an hour:  {}", stats.expiring_within_hour);
-    println!("expiring within a day:    {}", stats.expiring_within_day);
-    println!("bound to a user:          {}", stats.with_user);
-    if !stats.top_users.is_empty() {
-        println!();
-        let rows: Vec<Vec<String>> = stats
-            .top_users
-            .iter()
-            .map(|(u, n)| vec![u.clone(), n.to_string()])
-            .collect();
-        crate::output::table(&["USER", "SESSIONS"], &rows);
-    }
-    Ok(())
+    line("")?;
+    let rows: Vec<Vec<String>> = stats
+        .top_users
+        .iter()
+        .map(|(u, n)| vec![u.clone(), n.to_string()])
+        .collect();
+    crate::output::table(&["USER", "SESSIONS"], &rows)
 }
