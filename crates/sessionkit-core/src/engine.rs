@@ -220,6 +220,9 @@ impl Drop for InFlight<'_> {
     }
 }
 
+/// How many rotations of one session a save follows while its request runs.
+const MAX_ROTATIONS_FOLLOWED: usize = 8;
+
 /// How long a rotated-away id is remembered after its grace window, so that its later
 /// use is recognised and logged as suspicious rather than as an unknown id.
 const TOMBSTONE_MEMORY: time::Duration = time::Duration::minutes(10);
@@ -392,6 +395,27 @@ impl Session {
         Ok(record)
     }
 
+    /// The record a session lives in now, given the record of its id: the record itself,
+    /// or, when another request rotated the id away meanwhile (a login or `cycle_id`
+    /// racing this request), its successor, following each rotation inside the grace
+    /// window. `None` when the session is gone.
+    async fn current_record(
+        &self,
+        state: &mut State,
+        mut record: Arc<Record>,
+    ) -> Result<Option<Arc<Record>>, Error> {
+        for _ in 0..MAX_ROTATIONS_FOLLOWED {
+            if record.moved_to.is_none() {
+                return Ok(Some(record));
+            }
+            match self.forward(state, record).await? {
+                Some(next) => record = next,
+                None => return Ok(None),
+            }
+        }
+        Ok(None)
+    }
+
     fn bound_to_this_client(&self, record: &Record) -> bool {
         let binding = self.inner.config.binding;
         if !binding.is_on() {
@@ -444,7 +468,7 @@ impl Session {
         if state.cycle {
             self.cycle(state, saved, now).await
         } else if state.modified {
-            self.save_changes(state, saved, now).await
+            self.save_changes(state, saved, now, true).await
         } else {
             self.refresh(state, saved, now).await
         }
@@ -601,6 +625,17 @@ impl Session {
         else {
             return self.interrupted(state);
         };
+        if current.moved_to.is_some() {
+            // Another request rotated this id meanwhile (a login submitted twice) and
+            // gave the client the new one: this request's changes go to that record,
+            // without a second rotation that would leave one of the two ids empty.
+            return match self.current_record(state, current).await? {
+                Some(next) if !next.is_expired(now) => {
+                    self.save_changes(state, next, now, false).await
+                }
+                _ => self.interrupted(state),
+            };
+        }
         let record = self.fresh_record(state, now, Some(&*current));
         if record.is_empty() {
             self.timed("delete", self.inner.store.delete(&saved.id))
@@ -610,61 +645,123 @@ impl Session {
             state.settle(None, None);
             return Ok(());
         }
-        let new_hash = {
-            self.create(state, record, now).await?;
-            state.saved.as_ref().map(|r| r.id)
-        };
+        // Kept to bring changes that other requests write to the old record while this
+        // one copies it over (create resets the handle's operations).
+        let changes = state.changes.clone();
+        self.create(state, record, now).await?;
         state.forwarded = false;
-        self.retire(&current, new_hash, now).await
+        let mut old = current;
+        for _ in 0..self.inner.config.max_save_attempts.max(1) {
+            if self.retire(state, &old, now).await? {
+                return Ok(());
+            }
+            // The old record changed after it was copied: a concurrent request's write,
+            // acknowledged to its client, that the new record must carry too.
+            let fresh = self
+                .timed("load", self.inner.store.load_shared(&old.id))
+                .await?;
+            let Some(fresh) = fresh.filter(|r| r.moved_to.is_none() && !r.is_expired(now)) else {
+                // Deleted (a logout won) or rotated by another request: nothing to carry.
+                return Ok(());
+            };
+            self.recopy(state, &fresh, &changes, now).await?;
+            old = fresh;
+        }
+        Err(Error::Conflict(self.inner.config.max_save_attempts.max(1)))
     }
 
-    /// Replaces a rotated-away record with a short-lived pointer to its successor
-    /// (the grace window), or deletes it when there is no window.
-    async fn retire(
+    /// Rewrites the record a cycle just created (nobody else knows its id yet) from a
+    /// fresher copy of the old record, with this request's operations replayed.
+    async fn recopy(
         &self,
-        old: &Record,
-        successor: Option<IdHash>,
+        state: &mut State,
+        fresh: &Record,
+        changes: &crate::Changes,
         now: OffsetDateTime,
     ) -> Result<(), Error> {
+        let Some(created) = state.saved.clone() else {
+            return Ok(());
+        };
+        let mut next = (*created).clone();
+        next.data = fresh.data.clone();
+        next.expiry = fresh.expiry;
+        next.user = fresh.user.clone();
+        changes.apply(&mut next);
+        next.version = created.version.wrapping_add(1);
+        next.last_seen = now;
+        next.expires_at = self
+            .inner
+            .config
+            .expiry
+            .expires_at(next.expiry, next.created_at, now);
+        let next = Arc::new(next);
+        if !self
+            .timed(
+                "cas",
+                self.inner
+                    .store
+                    .compare_and_swap_shared(next.clone(), created.version),
+            )
+            .await?
+        {
+            return self.interrupted(state);
+        }
+        let id = state.id.clone();
+        state.settle(Some(next), id);
+        Ok(())
+    }
+
+    /// Replaces a rotated-away record (expected at `old`'s version) with a short-lived
+    /// pointer to its successor, the record `state` now holds (the grace window), or
+    /// deletes it when there is no window. `false`: the old record changed meanwhile
+    /// and was left as it is.
+    async fn retire(
+        &self,
+        state: &State,
+        old: &Record,
+        now: OffsetDateTime,
+    ) -> Result<bool, Error> {
         let grace = self.inner.config.rotation_grace;
-        if grace.is_positive() {
-            if let Some(next) = successor {
-                let mut stub = Record::new(old.id, Data::new(), old.created_at, old.expires_at);
-                stub.last_seen = now;
-                stub.expires_at = old.expires_at.min(now + grace + TOMBSTONE_MEMORY);
-                stub.version = old.version.wrapping_add(1);
-                stub.moved_to = Some(next);
-                stub.client = self.inner.presented.client().unwrap_or_default();
-                let stub = Arc::new(stub);
-                if self
-                    .timed(
-                        "cas",
-                        self.inner.store.compare_and_swap_shared(stub, old.version),
-                    )
-                    .await?
-                {
-                    return Ok(());
-                }
-            }
+        let successor = state.saved.as_ref().map(|r| r.id);
+        if let Some(next) = successor.filter(|_| grace.is_positive()) {
+            let mut stub = Record::new(old.id, Data::new(), old.created_at, old.expires_at);
+            stub.last_seen = now;
+            stub.expires_at = old.expires_at.min(now + grace + TOMBSTONE_MEMORY);
+            stub.version = old.version.wrapping_add(1);
+            stub.moved_to = Some(next);
+            stub.client = self.inner.presented.client().unwrap_or_default();
+            return self
+                .timed(
+                    "cas",
+                    self.inner
+                        .store
+                        .compare_and_swap_shared(Arc::new(stub), old.version),
+                )
+                .await;
         }
         self.timed("delete", self.inner.store.delete(&old.id))
             .await
-            .map(drop)
+            .map(|_| true)
     }
 
+    /// Writes this request's changes on `saved` by compare-and-swap. `view_is_current`:
+    /// `saved` is the record the handler's view was built from, so its first attempt
+    /// can take the view's data as it stands; otherwise every attempt replays the
+    /// operations.
     async fn save_changes(
         &self,
         state: &mut State,
         saved: Arc<Record>,
         now: OffsetDateTime,
+        view_is_current: bool,
     ) -> Result<(), Error> {
         let policy = self.inner.config.expiry;
         let attempts = self.inner.config.max_save_attempts.max(1);
-        let id_hash = saved.id;
+        let mut id_hash = saved.id;
         let mut base = saved;
         for attempt in 0..attempts {
             let expected = base.version;
-            let taken = state.view.data.take_if(|_| attempt == 0);
+            let taken = state.view.data.take_if(|_| attempt == 0 && view_is_current);
             let from_view = taken.is_some();
             let mut next = match taken {
                 // The record this handle loaded: the handler's view already holds its
@@ -719,11 +816,22 @@ impl Session {
             swapped?;
             tracing::debug!("session changed concurrently; re-applying this request's changes");
             ::metrics::counter!(metrics::CAS_CONFLICTS).increment(1);
-            match self
+            let fresh = match self
                 .timed("load", self.inner.store.load_shared(&id_hash))
                 .await?
             {
-                Some(fresh) if !fresh.is_expired(now) => base = fresh,
+                // Rotated away by a concurrent login or cycle: the changes belong on the
+                // successor (and the client gets its id from that request, not this one).
+                Some(fresh) if fresh.moved_to.is_some() => {
+                    self.current_record(state, fresh).await?
+                }
+                other => other,
+            };
+            match fresh {
+                Some(fresh) if !fresh.is_expired(now) => {
+                    id_hash = fresh.id;
+                    base = fresh;
+                }
                 _ => return self.interrupted(state),
             }
         }

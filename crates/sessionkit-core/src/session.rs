@@ -455,7 +455,9 @@ impl Session {
 
     /// Logs `user` in: cycles the id (keeping the data), binds the session to the
     /// user, so it shows up in "sessions of a user" and goes with "log out everywhere",
-    /// and drops the CSRF secret so a token issued before login stops working.
+    /// and drops the CSRF secret so a token issued before login stops working. When
+    /// another user is logged in on this session, its data is not handed over: the
+    /// session is flushed first and starts empty under a new id (as Django's `login`).
     ///
     /// # Errors
     ///
@@ -463,6 +465,16 @@ impl Session {
     pub async fn login(&self, user: &str) -> Result<(), Error> {
         let mut state = self.state().await;
         self.ensure_loaded(&mut state).await?;
+        if state
+            .view
+            .user
+            .as_deref()
+            .is_some_and(|current| current != user)
+        {
+            state.flush();
+            state.record_op(Op::SetUser(Some(user.to_owned())));
+            return Ok(());
+        }
         state.cycle = true;
         state.record_op(Op::SetUser(Some(user.to_owned())));
         if state.data().contains_key(CSRF_SECRET_KEY) {

@@ -133,17 +133,23 @@ impl CookieConfig {
     }
 
     /// The value of the first pair in one `Cookie` header named exactly like the
-    /// session cookie, without surrounding blanks and quotes; `None` for a header that
-    /// is not visible ASCII. It trims bytes, not characters: in visible ASCII the two
-    /// are the same.
+    /// session cookie, without surrounding blanks and quotes. Read pair by pair on the
+    /// header's bytes: another cookie's non-ASCII value (`lang=café` sent as UTF-8)
+    /// does not hide the session's; a pair of this name whose value is not visible
+    /// ASCII is skipped (no session id has such bytes).
     fn value_in<'h>(&self, header: &'h HeaderValue) -> Option<&'h str> {
-        header.to_str().ok()?.split(';').find_map(|pair| {
+        header.as_bytes().split(|&b| b == b';').find_map(|pair| {
             // A valid cookie name has no '=', so this is "the name, then '='".
             let value = pair
                 .trim_ascii_start()
-                .strip_prefix(self.name.as_str())?
-                .strip_prefix('=')?;
-            Some(unquoted(value.trim_ascii()))
+                .strip_prefix(self.name.as_bytes())?
+                .strip_prefix(b"=")?
+                .trim_ascii();
+            let visible = value
+                .iter()
+                .all(|&b| b == b'\t' || (0x20..0x7f).contains(&b));
+            let value = std::str::from_utf8(value).ok().filter(|_| visible)?;
+            Some(unquoted(value))
         })
     }
 
@@ -384,6 +390,29 @@ mod tests {
         );
         h.append(http::header::COOKIE, HeaderValue::from_static("id=second"));
         assert_eq!(c.find(&h), Some("second"));
+    }
+
+    #[test]
+    fn another_cookies_non_ascii_bytes_do_not_hide_the_session_cookie() {
+        let c = CookieConfig::default();
+        for header in [
+            &b"id=abc; lang=caf\xc3\xa9"[..],
+            b"lang=caf\xc3\xa9; id=abc",
+            b"x=\xff\xfe\x80; id=abc; y=\xe9",
+            b"id=caf\xc3\xa9; id=abc",
+        ] {
+            let mut h = HeaderMap::new();
+            h.insert(
+                http::header::COOKIE,
+                HeaderValue::from_bytes(header).expect("a header value"),
+            );
+            assert_eq!(
+                c.find(&h),
+                Some("abc"),
+                "{}",
+                String::from_utf8_lossy(header)
+            );
+        }
     }
 
     #[test]

@@ -1,0 +1,214 @@
+//! Requests that race an id rotation (a login or `cycle_id` on another request of the
+//! same session) keep every change: a write on the old id lands in the new record, a
+//! login submitted twice ends in one session with the data, and a write that lands while
+//! a login copies the session is carried to the new id.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use sessionkit_core::store::StoreError;
+use sessionkit_core::{
+    CookieAction, Error, IdHash, MemoryStore, Record, Session, SessionConfig, SessionId,
+    SessionStore,
+};
+use time::OffsetDateTime;
+use tokio::sync::Mutex;
+
+async fn stored_cart(
+    store: &(impl SessionStore + Clone),
+    items: &[&str],
+) -> Result<SessionId, Error> {
+    let session = Session::new(store.clone(), SessionConfig::default());
+    for item in items {
+        session.push("cart", item).await?;
+    }
+    session.save().await?;
+    session.id().await.ok_or(Error::Unavailable)
+}
+
+fn open(store: &(impl SessionStore + Clone), id: &SessionId) -> Session {
+    Session::open(store.clone(), SessionConfig::default(), Some(id.clone()))
+}
+
+async fn cart(store: &(impl SessionStore + Clone), id: &SessionId) -> Result<Vec<String>, Error> {
+    Ok(open(store, id).get("cart").await?.unwrap_or_default())
+}
+
+#[tokio::test]
+async fn a_write_that_loaded_the_session_before_a_login_lands_in_the_logged_in_session(
+) -> Result<(), Error> {
+    for store in [MemoryStore::new(), MemoryStore::new().compact()] {
+        let old = stored_cart(&store, &["apple"]).await?;
+        let writer = open(&store, &old);
+        assert_eq!(
+            writer.get::<Vec<String>>("cart").await?.map(|c| c.len()),
+            Some(1)
+        );
+
+        let login = open(&store, &old);
+        login.login("ada").await?;
+        let (_, cookie) = login.finish(false).await;
+        let CookieAction::Set { id: new, .. } = cookie? else {
+            panic!("a login sets the new id's cookie");
+        };
+        assert_ne!(new, old);
+
+        writer.push("cart", "pear").await?;
+        let (_, cookie) = writer.finish(false).await;
+        assert!(
+            matches!(cookie?, CookieAction::Keep),
+            "the write's response must not send the rotated-away id back"
+        );
+        assert_eq!(cart(&store, &new).await?, ["apple", "pear"]);
+        let after = open(&store, &new);
+        assert_eq!(after.user().await?.as_deref(), Some("ada"));
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_login_submitted_twice_ends_in_one_session_that_keeps_the_data() -> Result<(), Error> {
+    for store in [MemoryStore::new(), MemoryStore::new().compact()] {
+        let old = stored_cart(&store, &["apple", "pear"]).await?;
+        let first = open(&store, &old);
+        let second = open(&store, &old);
+        first.login("ada").await?;
+        second.login("ada").await?;
+        second.insert("theme", "dark").await?;
+        let (_, cookie) = first.finish(false).await;
+        let CookieAction::Set { id: new, .. } = cookie? else {
+            panic!("the first login sets the new id's cookie");
+        };
+        let (_, cookie) = second.finish(false).await;
+        assert!(matches!(cookie?, CookieAction::Keep), "no second new id");
+
+        assert_eq!(cart(&store, &new).await?, ["apple", "pear"]);
+        let theme: Option<String> = open(&store, &new).get("theme").await?;
+        assert_eq!(
+            theme.as_deref(),
+            Some("dark"),
+            "the second login's change too"
+        );
+        let index = store.user_index().ok_or(Error::Unavailable)?;
+        let sessions = index.sessions_of("ada").await.map_err(Error::Store)?;
+        let live: Vec<_> = sessions.iter().filter(|r| r.moved_to.is_none()).collect();
+        assert_eq!(live.len(), 1, "one session, not two");
+    }
+    Ok(())
+}
+
+/// A memory store that, when the first session is created through it, first lets
+/// another server write to the old record (a store-level compare-and-swap: saves in
+/// one process take turns per id, so the race needs a second process): a write landing
+/// on the old record while a login copies it to the new one.
+#[derive(Debug, Clone)]
+struct WriteDuringCopy {
+    inner: MemoryStore,
+    pending: Arc<Mutex<Option<IdHash>>>,
+}
+
+#[async_trait]
+impl SessionStore for WriteDuringCopy {
+    async fn load(&self, id: &IdHash) -> Result<Option<Record>, StoreError> {
+        self.inner.load(id).await
+    }
+    async fn create(&self, record: &Record) -> Result<(), StoreError> {
+        let pending = self.pending.lock().await.take();
+        if let Some(old) = pending {
+            let mut current = self.inner.load(&old).await?.ok_or(StoreError::Exists)?;
+            if let Some(serde_json::Value::Array(cart)) = current.data.get_mut("cart") {
+                cart.push("pear".into());
+            }
+            let expected = current.version;
+            current.version += 1;
+            assert!(self.inner.compare_and_swap(&current, expected).await?);
+        }
+        self.inner.create(record).await
+    }
+    async fn compare_and_swap(&self, record: &Record, expected: u64) -> Result<bool, StoreError> {
+        self.inner.compare_and_swap(record, expected).await
+    }
+    async fn touch(
+        &self,
+        id: &IdHash,
+        expires_at: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        self.inner.touch(id, expires_at, now).await
+    }
+    async fn delete(&self, id: &IdHash) -> Result<bool, StoreError> {
+        self.inner.delete(id).await
+    }
+}
+
+#[tokio::test]
+async fn a_write_landing_while_a_login_copies_the_session_is_carried_to_the_new_id(
+) -> Result<(), Error> {
+    let inner = MemoryStore::new();
+    let old = stored_cart(&inner, &["apple"]).await?;
+    let store = WriteDuringCopy {
+        inner: inner.clone(),
+        pending: Arc::new(Mutex::new(Some(old.hash()))),
+    };
+    let login = open(&store, &old);
+    login.login("ada").await?;
+    login.insert("theme", "dark").await?;
+    let (_, cookie) = login.finish(false).await;
+    let CookieAction::Set { id: new, .. } = cookie? else {
+        panic!("a login sets the new id's cookie");
+    };
+    assert!(
+        store.pending.lock().await.is_none(),
+        "the other write ran mid-login"
+    );
+    assert_eq!(cart(&inner, &new).await?, ["apple", "pear"]);
+    let theme: Option<String> = open(&inner, &new).get("theme").await?;
+    assert_eq!(theme.as_deref(), Some("dark"));
+    assert_eq!(open(&inner, &new).user().await?.as_deref(), Some("ada"));
+    Ok(())
+}
+
+#[tokio::test]
+async fn logging_in_as_another_user_starts_an_empty_session_and_ends_the_old_one(
+) -> Result<(), Error> {
+    let store = MemoryStore::new();
+    let first = Session::new(store.clone(), SessionConfig::default());
+    first.push("cart", "private-item").await?;
+    first.login("ada").await?;
+    first.save().await?;
+    let ada = first.id().await.ok_or(Error::Unavailable)?;
+
+    let switch = open(&store, &ada);
+    switch.login("bob").await?;
+    assert_eq!(
+        switch.get::<Vec<String>>("cart").await?,
+        None,
+        "ada's data is not bob's"
+    );
+    let (_, cookie) = switch.finish(false).await;
+    let CookieAction::Set { id: bob, .. } = cookie? else {
+        panic!("bob gets a new id");
+    };
+    assert_ne!(bob, ada);
+    assert_eq!(open(&store, &bob).user().await?.as_deref(), Some("bob"));
+    assert_eq!(cart(&store, &bob).await?, Vec::<String>::new());
+    assert!(
+        store
+            .load(&ada.hash())
+            .await
+            .map_err(Error::Store)?
+            .is_none(),
+        "ada's session ended"
+    );
+
+    // The same user logging in again keeps the data (a new id all the same).
+    let again = open(&store, &bob);
+    again.push("cart", "book").await?;
+    again.login("bob").await?;
+    let (_, cookie) = again.finish(false).await;
+    let CookieAction::Set { id: bob2, .. } = cookie? else {
+        panic!("a new id");
+    };
+    assert_eq!(cart(&store, &bob2).await?, ["book"]);
+    Ok(())
+}
