@@ -6,19 +6,17 @@
 //! requests of one session save at the same time, so parallel adds — of different
 //! items or of the same one — are all counted.
 
-use axum::extract::Path;
+use axum::extract::{Path, State};
 use axum::response::Html;
 use sessionkit::Session;
 
 use crate::error::AppError;
-use crate::page;
+use crate::{page, AppState};
 
 /// Prefix of the cart's session keys.
 const PREFIX: &str = "cart:";
 /// Longest item name accepted.
 const MAX_ITEM_LEN: usize = 64;
-/// Most distinct items in a cart (keeps sessions small, cookie sessions under 4 KB).
-pub const MAX_ITEMS: usize = 40;
 
 /// One line of the cart.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,14 +59,18 @@ pub async fn lines(session: &Session) -> Result<Vec<Line>, AppError> {
 }
 
 /// `GET /add_to_cart/<item>`
+/// (At most the store's [`crate::Limits::cart_items`] different items: the sessions stay
+/// small, a cookie session under 4 KB.)
 pub(crate) async fn add(
+    State(state): State<AppState>,
     session: Session,
     Path(item): Path<String>,
 ) -> Result<Html<String>, AppError> {
     check_item(&item)?;
-    if !session.contains(&key(&item)).await? && lines(&session).await?.len() >= MAX_ITEMS {
+    let most = state.limits().cart_items;
+    if !session.contains(&key(&item)).await? && lines(&session).await?.len() >= most {
         return Err(AppError::BadRequest(format!(
-            "Your cart is full ({MAX_ITEMS} different items at most)"
+            "Your cart is full ({most} different items at most)"
         )));
     }
     let quantity = session.increment(&key(&item), 1).await?;

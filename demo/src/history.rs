@@ -1,37 +1,45 @@
 //! Visit history: a middleware records every page view (the tutorial's
 //! `before_request`), `/view_history` lists them in visit order.
 
-use axum::extract::Request;
+use axum::extract::{Request, State};
 use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Response};
 use sessionkit::{Key, Session};
 
 use crate::error::AppError;
-use crate::page;
+use crate::{page, AppState, Limits};
 
 /// The visited paths, oldest first.
 const HISTORY: Key<Vec<String>> = Key::new("history");
-/// How many visits are kept and shown (older ones drop off as new ones arrive).
-pub const SHOWN: usize = 50;
-/// Longest path recorded.
-const MAX_PATH: usize = 200;
 
-/// Middleware for page routes: records `GET` page views, then runs the handler.
-pub(crate) async fn record(session: Session, request: Request, next: Next) -> Response {
+/// Middleware for page routes: records `GET` page views, then runs the handler. The
+/// store's [`Limits`] say how many visits are kept and shown (older ones drop off as
+/// new ones arrive) and how long a recorded path may be.
+pub(crate) async fn record(
+    State(state): State<AppState>,
+    session: Session,
+    request: Request,
+    next: Next,
+) -> Response {
     if request.method() == Method::GET {
-        if let Err(e) = push(&session, request.uri().path()).await {
+        if let Err(e) = push(&session, request.uri().path(), state.limits()).await {
             return e.into_response();
         }
     }
     next.run(request).await
 }
 
-async fn push(session: &Session, path: &str) -> Result<(), AppError> {
-    let path: String = percent_decode(path).chars().take(MAX_PATH).collect();
+async fn push(session: &Session, path: &str, limits: Limits) -> Result<(), AppError> {
+    let path: String = percent_decode(path)
+        .chars()
+        .take(limits.history_path)
+        .collect();
     // A capped push is one operation: parallel requests of one session each keep their
     // visit, and the list never grows past what the page shows.
-    session.push_capped(HISTORY.name(), &path, SHOWN).await?;
+    session
+        .push_capped(HISTORY.name(), &path, limits.history)
+        .await?;
     Ok(())
 }
 
@@ -69,9 +77,12 @@ async fn visits(session: &Session) -> Result<Vec<String>, AppError> {
 }
 
 /// `GET /view_history`
-pub(crate) async fn view(session: Session) -> Result<Html<String>, AppError> {
+pub(crate) async fn view(
+    State(state): State<AppState>,
+    session: Session,
+) -> Result<Html<String>, AppError> {
     let visits = visits(&session).await?;
-    let shown = &visits[visits.len().saturating_sub(SHOWN)..];
+    let shown = &visits[visits.len().saturating_sub(state.limits().history)..];
     let frame = page::frame(&session).await?;
     Ok(page::history(&frame, shown))
 }

@@ -60,6 +60,36 @@ struct Inner {
     users: Users,
     store: Option<Arc<dyn SessionStore>>,
     sessions: SessionLayer,
+    limits: Limits,
+}
+
+/// How much one session may hold. A cookie session travels in a cookie browsers keep
+/// only up to 4 KB (sealed, about a third larger than its JSON), so it gets a smaller
+/// cart and a shorter history than a server-side one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Most distinct items in a cart.
+    pub cart_items: usize,
+    /// How many visits the history keeps and shows.
+    pub history: usize,
+    /// Longest path the history records, in characters.
+    pub history_path: usize,
+}
+
+impl Limits {
+    /// For sessions kept on the server.
+    pub const SERVER: Self = Self {
+        cart_items: 40,
+        history: 50,
+        history_path: 200,
+    };
+    /// For sessions kept in the cookie: at the longest item names and paths (in
+    /// four-byte characters) the sealed cookie stays under 4 KB.
+    pub const COOKIE: Self = Self {
+        cart_items: 4,
+        history: 4,
+        history_path: 40,
+    };
 }
 
 impl AppState {
@@ -75,6 +105,10 @@ impl AppState {
         keys: &KeyRing,
         settings: &SessionSettings,
     ) -> Result<Self, StartupError> {
+        let limits = match store {
+            Store::Server(_) => Limits::SERVER,
+            Store::Cookie(_) => Limits::COOKIE,
+        };
         let (builder, server_store) = match store {
             Store::Server(store) => (
                 SessionLayer::builder(store.clone()).with_signed_ids(keys.clone()),
@@ -96,6 +130,7 @@ impl AppState {
                 users,
                 store: server_store,
                 sessions: builder.build()?,
+                limits,
             }),
         })
     }
@@ -103,6 +138,11 @@ impl AppState {
     /// The accounts.
     pub fn users(&self) -> &Users {
         &self.inner.users
+    }
+
+    /// How much one session may hold with this store.
+    pub fn limits(&self) -> Limits {
+        self.inner.limits
     }
 
     /// The server-side store, when there is one (it may still lack a user index).
@@ -133,7 +173,10 @@ pub fn app(state: AppState) -> Router {
         .route("/sessions/revoke", post(sessions::revoke))
         .route("/sessions/logout_others", post(sessions::logout_others))
         // Only matched page routes are recorded; assets and 404s are not.
-        .route_layer(middleware::from_fn(history::record));
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            history::record,
+        ));
     let session_layer = state.inner.sessions.clone();
     metrics::handle();
     Router::new()

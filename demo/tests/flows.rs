@@ -882,3 +882,53 @@ async fn metrics_page_reports_session_counters_after_traffic() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_full_cookie_session_never_outgrows_the_cookie_and_never_gets_a_server_error() {
+    let app = app(state_for("cookie://").await);
+    let mut browser = Browser::new(&app, "test", "192.0.2.1:1000");
+    assert_eq!(
+        browser.login("user1", "password1").await.status,
+        StatusCode::SEE_OTHER
+    );
+    browser
+        .submit(
+            "/set_preferences",
+            "/set_preferences",
+            &[("theme", "dark"), ("notifications", "off")],
+        )
+        .await;
+    browser
+        .get(&format!("/set_language/{}", "\u{1F600}".repeat(35)))
+        .await;
+    // The longest item names, in four-byte characters: the cart fills up, with a 400
+    // once it is full, and no page ever fails because the cookie grew too large.
+    let long = |i: usize| format!("{i:02}{}", "\u{1F600}".repeat(62));
+    let mut full = false;
+    for i in 0..12 {
+        let page = browser.get(&format!("/add_to_cart/{}", long(i))).await;
+        assert!(
+            page.status.is_success() || page.status == StatusCode::BAD_REQUEST,
+            "{}",
+            page.status
+        );
+        full |= page.contains("Your cart is full");
+    }
+    assert!(full, "the cookie store's cart has a smaller limit");
+    for path in ["/view_cart", "/view_history", "/profile", "/dashboard", "/"] {
+        for _ in 0..3 {
+            let page = browser.get(&format!("{path}?{}", "q".repeat(300))).await;
+            assert!(
+                page.status.is_success(),
+                "{path}: {} {}",
+                page.status,
+                page.body
+            );
+            if let Some(set) = &page.set_cookie {
+                assert!(set.len() < 4096, "{path}: a {} byte cookie", set.len());
+            }
+        }
+    }
+    let page = browser.get(&format!("/remove_from_cart/{}", long(0))).await;
+    assert!(page.status.is_success(), "{}", page.status);
+}
