@@ -32,7 +32,7 @@ fn key(item: &str) -> String {
 }
 
 fn check_item(item: &str) -> Result<(), AppError> {
-    if item.chars().count() > MAX_ITEM_LEN || item.chars().any(char::is_control) {
+    if item.chars().count() > MAX_ITEM_LEN || item.chars().any(crate::page::is_unprintable) {
         return Err(AppError::BadRequest(format!(
             "Item names are at most {MAX_ITEM_LEN} printable characters"
         )));

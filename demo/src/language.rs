@@ -40,9 +40,9 @@ pub(crate) async fn set_language(
     session: Session,
     Path(language): Path<String>,
 ) -> Result<Html<String>, AppError> {
-    if language.chars().count() > MAX_LEN {
+    if language.chars().count() > MAX_LEN || language.chars().any(crate::page::is_unprintable) {
         return Err(AppError::BadRequest(format!(
-            "Language codes are at most {MAX_LEN} characters"
+            "Language codes are at most {MAX_LEN} printable characters"
         )));
     }
     LANGUAGE.insert(&session, language.clone()).await?;

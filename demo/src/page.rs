@@ -32,6 +32,13 @@ pub async fn frame(session: &Session) -> Result<Frame, AppError> {
     })
 }
 
+/// Characters a user-typed name may not hold: control characters, and the invisible
+/// bidirectional controls (U+202A–U+202E, U+2066–U+2069) that reorder how the text
+/// around them is shown.
+pub fn is_unprintable(c: char) -> bool {
+    c.is_control() || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
 /// Escapes text for HTML element content and quoted attribute values.
 ///
 /// ```

@@ -932,3 +932,22 @@ async fn a_full_cookie_session_never_outgrows_the_cookie_and_never_gets_a_server
     let page = browser.get(&format!("/remove_from_cart/{}", long(0))).await;
     assert!(page.status.is_success(), "{}", page.status);
 }
+
+#[tokio::test]
+async fn names_with_control_or_bidi_characters_are_refused() {
+    let app = demo().await;
+    let mut browser = Browser::new(&app, "test", "192.0.2.1:1000");
+    for path in [
+        "/set_language/%00",
+        "/set_language/en%E2%80%AEgb",
+        "/add_to_cart/pear%E2%80%AE",
+        "/add_to_cart/a%07b",
+    ] {
+        assert_eq!(
+            browser.get(path).await.status,
+            StatusCode::BAD_REQUEST,
+            "{path}"
+        );
+    }
+    assert_eq!(browser.get("/set_language/fr").await.status, StatusCode::OK);
+}

@@ -291,6 +291,16 @@ fn origin_of(url: &str) -> Option<String> {
     Some(format!("{scheme}://{host}").to_ascii_lowercase())
 }
 
+/// Whether a `Content-Type` is a URL-encoded form: media types are case-insensitive
+/// (RFC 9110), parameters such as `; charset=utf-8` may follow.
+fn is_form_type(content_type: &str) -> bool {
+    const FORM: &str = "application/x-www-form-urlencoded";
+    content_type
+        .split(';')
+        .next()
+        .is_some_and(|media| media.trim().eq_ignore_ascii_case(FORM))
+}
+
 fn form_token(body: &[u8]) -> Option<String> {
     form_urlencoded::parse(body)
         .find(|(k, _)| k == FORM_FIELD)
@@ -359,7 +369,7 @@ where
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|ct| ct.starts_with("application/x-www-form-urlencoded"));
+        .is_some_and(is_form_type);
     let (req, presented) = match header_token {
         Some(t) => (req, Some(t)),
         None if is_form => {
@@ -385,6 +395,25 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn form_content_types_match_in_any_case_with_parameters() {
+        for ct in [
+            "application/x-www-form-urlencoded",
+            "Application/X-WWW-Form-Urlencoded",
+            "application/x-www-form-urlencoded; charset=UTF-8",
+            " application/x-www-form-urlencoded ;charset=utf-8",
+        ] {
+            assert!(is_form_type(ct), "{ct}");
+        }
+        for ct in [
+            "application/json",
+            "multipart/form-data; boundary=x",
+            "application/x-www-form-urlencodedx",
+        ] {
+            assert!(!is_form_type(ct), "{ct}");
+        }
+    }
 
     #[test]
     fn form_token_is_found_and_percent_decoded() {
