@@ -155,18 +155,51 @@ fn open_memory(url: &str) -> Result<AnyStore, OpenError> {
     }
 }
 
+/// Takes the option `name=value` out of a URL's query, for the options that are this
+/// crate's and not the driver's: the URL without it, and the value.
+fn take_option(url: &str, name: &str) -> (String, Option<String>) {
+    let Some((base, query)) = url.split_once('?') else {
+        return (url.to_owned(), None);
+    };
+    let mut value = None;
+    let rest: Vec<&str> = query
+        .split('&')
+        .filter(|pair| match pair.split_once('=') {
+            Some((key, v)) if key == name => {
+                value = Some(v.to_owned());
+                false
+            }
+            _ => true,
+        })
+        .collect();
+    let url = if rest.is_empty() {
+        base.to_owned()
+    } else {
+        format!("{base}?{}", rest.join("&"))
+    };
+    (url, value)
+}
+
 #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
 async fn open_sql(url: &str) -> Result<AnyStore, OpenError> {
-    sessionkit_sql::connect(url, sessionkit_sql::PoolOptions::default())
+    let sorted = |e: sessionkit_sql::Error| {
+        if e.is_invalid_url() {
+            OpenError::InvalidUrl(Box::new(e))
+        } else {
+            OpenError::Store(Box::new(e))
+        }
+    };
+    let (url, table) = take_option(url, "table");
+    let store = sessionkit_sql::connect(&url, sessionkit_sql::PoolOptions::default())
         .await
-        .map(AnyStore::Sql)
-        .map_err(|e| {
-            if e.is_invalid_url() {
-                OpenError::InvalidUrl(Box::new(e))
-            } else {
-                OpenError::Store(Box::new(e))
-            }
-        })
+        .map_err(sorted)?;
+    let store = match table {
+        Some(table) => store
+            .with_table_name(&table)
+            .map_err(|e| OpenError::InvalidUrl(Box::new(e)))?,
+        None => store,
+    };
+    Ok(AnyStore::Sql(store))
 }
 
 #[cfg(not(any(feature = "sqlite", feature = "postgres", feature = "mysql")))]
@@ -179,7 +212,12 @@ async fn open_sql(_url: &str) -> Result<AnyStore, OpenError> {
 
 #[cfg(feature = "redis")]
 async fn open_redis(url: &str) -> Result<AnyStore, OpenError> {
-    sessionkit_redis::connect(url, sessionkit_redis::RedisOptions::default())
+    let (url, prefix) = take_option(url, "prefix");
+    let mut options = sessionkit_redis::RedisOptions::default();
+    if let Some(prefix) = prefix {
+        options = options.with_key_prefix(prefix);
+    }
+    sessionkit_redis::connect(&url, options)
         .await
         .map(AnyStore::Redis)
         .map_err(|e| match e {
@@ -198,7 +236,12 @@ async fn open_redis(_url: &str) -> Result<AnyStore, OpenError> {
 
 #[cfg(feature = "memcached")]
 async fn open_memcached(url: &str) -> Result<AnyStore, OpenError> {
-    sessionkit_memcached::connect(url)
+    let (url, prefix) = take_option(url, "prefix");
+    let mut options = sessionkit_memcached::MemcachedOptions::default();
+    if let Some(prefix) = prefix {
+        options = options.with_key_prefix(prefix);
+    }
+    sessionkit_memcached::MemcachedStore::connect(&url, options)
         .await
         .map(AnyStore::Memcached)
         .map_err(|e| match e {
@@ -502,6 +545,39 @@ mod tests {
             .map(|e| e.to_string())
             .unwrap_or_default();
         assert!(err.contains("unknown memory store option"), "{err}");
+    }
+
+    #[test]
+    fn this_crates_options_come_out_of_the_query_and_the_rest_stays() {
+        assert_eq!(
+            take_option("postgres://h/db?table=web&sslmode=disable", "table"),
+            (
+                "postgres://h/db?sslmode=disable".to_owned(),
+                Some("web".to_owned())
+            )
+        );
+        assert_eq!(
+            take_option("redis://h:6379/0?prefix=app:", "prefix"),
+            ("redis://h:6379/0".to_owned(), Some("app:".to_owned()))
+        );
+        assert_eq!(
+            take_option("sqlite://x.db", "table"),
+            ("sqlite://x.db".to_owned(), None)
+        );
+    }
+
+    #[cfg(feature = "sqlite")]
+    #[tokio::test]
+    async fn a_sql_url_names_its_table_and_a_bad_name_is_an_invalid_url() {
+        let store = open("sqlite::memory:?table=web_sessions").await;
+        assert!(
+            store
+                .as_ref()
+                .is_ok_and(|s| s.describe() == "sqlite (table web_sessions)"),
+            "{store:?}"
+        );
+        let err = open("sqlite::memory:?table=no;drop").await.err();
+        assert!(matches!(err, Some(OpenError::InvalidUrl(_))), "{err:?}");
     }
 
     #[tokio::test]

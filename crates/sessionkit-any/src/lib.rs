@@ -21,6 +21,11 @@
 //! | `redis://host:6379`, `redis+sentinel://h:p,h:p/master`, `redis+cluster://h:p,h:p` | Redis | `redis` |
 //! | `memcache://host:11211` | Memcached | `memcached` |
 //!
+//! Two options are this crate's own, taken out of the query before the URL reaches the
+//! driver: `table=<name>` for SQL stores (the session table, default `sessions`) and
+//! `prefix=<text>` for Redis and Memcached (the key prefix, default `sessionkit:`),
+//! e.g. `postgres://app@db/app?table=web_sessions`, `redis://cache:6379/0?prefix=shop:`.
+//!
 //! A scheme whose feature is not compiled in is refused with an error naming the
 //! feature. [`AnyStore::describe`] gives a log-safe description (no password).
 

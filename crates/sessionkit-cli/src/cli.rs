@@ -13,6 +13,8 @@ use clap::{Parser, Subcommand};
 pub(crate) struct Cli {
     /// The store, as a URL: sqlite://path/to/sessions.db, postgres://user@host/db,
     /// mysql://user@host/db, redis://host:6379, memcache://host:11211, file:///path.
+    /// An application's own session table or key prefix: ?table=name (SQL),
+    /// ?prefix=text (Redis, Memcached).
     #[arg(long, env = "SESSIONKIT_STORE", global = true, hide_env_values = true)]
     pub(crate) store: Option<String>,
 

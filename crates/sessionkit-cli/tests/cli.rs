@@ -396,3 +396,37 @@ fn malformed_urls_exit_2_and_never_show_a_password() {
         assert!(!err.contains("hunter2"), "{url}: {err}");
     }
 }
+
+#[tokio::test]
+async fn the_store_url_names_an_applications_own_table_or_key_prefix() {
+    let url = sqlite_url().await;
+    let web = format!("{url}?table=web_sessions");
+    assert!(sessionkit(&web, &["migrate"]).status.success());
+    let store = sessionkit_any::open(&web).await.expect("open");
+    let id = login(&store, &unique("hana")).await;
+    let show = json(&sessionkit(&web, &["show", &id.to_string(), "--json"]));
+    assert_eq!(show["data"]["cart"], serde_json::json!(["apple"]));
+    let out = sessionkit(&web, &["stats"]);
+    assert!(
+        stdout(&out).contains("live sessions:            1"),
+        "{out:?}"
+    );
+
+    let Some(redis) = sessionkit_testkit::env::service_url("SESSIONKIT_TEST_REDIS_URL") else {
+        return;
+    };
+    let prefixed = format!("{redis}?prefix={}:", unique("skcli"));
+    let store = sessionkit_any::open(&prefixed).await.expect("open");
+    let id = login(&store, &unique("ivan")).await;
+    assert!(sessionkit(&prefixed, &["show", &id.to_string()])
+        .status
+        .success());
+    assert_eq!(
+        sessionkit(&redis, &["show", &id.to_string()]).status.code(),
+        Some(3),
+        "another prefix is another store"
+    );
+    assert!(sessionkit(&prefixed, &["revoke", &id.to_string()])
+        .status
+        .success());
+}
