@@ -395,21 +395,29 @@ impl Session {
         Ok(record)
     }
 
-    /// The record a session lives in now, given the record of its id: the record itself,
-    /// or, when another request rotated the id away meanwhile (a login or `cycle_id`
-    /// racing this request), its successor, following each rotation inside the grace
-    /// window. `None` when the session is gone.
-    async fn current_record(
+    /// For the save of a request that loaded its session before another request rotated
+    /// the id away (a login or `cycle_id` racing it): the record the session lives in
+    /// now, following each rotation. The request held the id while it was valid, so the
+    /// grace window and client checks that a presented old id must pass do not apply.
+    /// `None` when the session is gone. The response then sends no cookie for the old
+    /// id (`forwarded`): the client gets the new one from the request that rotated it.
+    async fn successor(
         &self,
         state: &mut State,
         mut record: Arc<Record>,
     ) -> Result<Option<Arc<Record>>, Error> {
         for _ in 0..MAX_ROTATIONS_FOLLOWED {
-            if record.moved_to.is_none() {
+            let Some(next) = record.moved_to else {
                 return Ok(Some(record));
-            }
-            match self.forward(state, record).await? {
-                Some(next) => record = next,
+            };
+            match self
+                .timed("load", self.inner.store.load_shared(&next))
+                .await?
+            {
+                Some(found) => {
+                    state.forwarded = true;
+                    record = found;
+                }
                 None => return Ok(None),
             }
         }
@@ -626,15 +634,7 @@ impl Session {
             return self.interrupted(state);
         };
         if current.moved_to.is_some() {
-            // Another request rotated this id meanwhile (a login submitted twice) and
-            // gave the client the new one: this request's changes go to that record,
-            // without a second rotation that would leave one of the two ids empty.
-            return match self.current_record(state, current).await? {
-                Some(next) if !next.is_expired(now) => {
-                    self.save_changes(state, next, now, false).await
-                }
-                _ => self.interrupted(state),
-            };
+            return Box::pin(self.cycle_after_rotation(state, current, now)).await;
         }
         let record = self.fresh_record(state, now, Some(&*current));
         if record.is_empty() {
@@ -668,6 +668,37 @@ impl Session {
             old = fresh;
         }
         Err(Error::Conflict(self.inner.config.max_save_attempts.max(1)))
+    }
+
+    /// A cycle whose id another request rotated first (a login submitted twice, here or
+    /// on another server). That request's new record stays as it is, and so does the
+    /// pointer to it: a browser that abandoned the first request never saw its cookie,
+    /// one that saw both keeps the last, so either id must keep working. This request
+    /// creates its own new record from the other one's data (not from the pointer's,
+    /// which is empty) and sends its id.
+    async fn cycle_after_rotation(
+        &self,
+        state: &mut State,
+        stub: Arc<Record>,
+        now: OffsetDateTime,
+    ) -> Result<(), Error> {
+        let Some(other) = self
+            .successor(state, stub)
+            .await?
+            .filter(|r| !r.is_expired(now))
+        else {
+            return self.interrupted(state);
+        };
+        state.forwarded = false;
+        let record = if other.user.is_some() && other.user != state.view.user {
+            // Logged in as someone else meanwhile: none of their data is handed over.
+            let mut empty = Record::new(other.id, Data::new(), now, now);
+            empty.created_at = other.created_at;
+            self.fresh_record(state, now, Some(&empty))
+        } else {
+            self.fresh_record(state, now, Some(&*other))
+        };
+        self.create(state, record, now).await
     }
 
     /// Rewrites the record a cycle just created (nobody else knows its id yet) from a
@@ -707,6 +738,10 @@ impl Session {
             return self.interrupted(state);
         }
         let id = state.id.clone();
+        if let Some(id) = &id {
+            // Its expiry may have changed with the fresher copy.
+            state.cookie = self.set_cookie(id, &next);
+        }
         state.settle(Some(next), id);
         Ok(())
     }
@@ -823,7 +858,7 @@ impl Session {
                 // Rotated away by a concurrent login or cycle: the changes belong on the
                 // successor (and the client gets its id from that request, not this one).
                 Some(fresh) if fresh.moved_to.is_some() => {
-                    self.current_record(state, fresh).await?
+                    Box::pin(self.successor(state, fresh)).await?
                 }
                 other => other,
             };
@@ -839,6 +874,13 @@ impl Session {
     }
 
     /// Extends the expiry of an unmodified session (the caller checked it is due).
+    ///
+    /// By compare-and-swap on the loaded version, not a plain `touch`: a login on
+    /// another request may have rotated the id meanwhile, and a touch would revive the
+    /// pointer it left and send the client the old id back (signed out once the grace
+    /// window ends). A swap that loses finds the pointer and refreshes the successor,
+    /// sending no cookie; one that loses to a write leaves that write's expiry, which is
+    /// as fresh.
     async fn refresh(
         &self,
         state: &mut State,
@@ -846,19 +888,54 @@ impl Session {
         now: OffsetDateTime,
     ) -> Result<(), Error> {
         let config = &self.inner.config;
-        let expires_at = config
+        let mut next = (*saved).clone();
+        next.expires_at = config
             .expiry
             .expires_at(saved.expiry, saved.created_at, now);
-        if !self
-            .timed("touch", self.inner.store.touch(&saved.id, expires_at, now))
-            .await?
-        {
-            return self.interrupted(state);
-        }
-        let mut record = saved;
-        let touched = Arc::make_mut(&mut record);
-        touched.expires_at = expires_at;
-        touched.last_seen = now;
+        next.last_seen = now;
+        next.version = saved.version.wrapping_add(1);
+        let next = Arc::new(next);
+        let swapped = self
+            .timed(
+                "cas",
+                self.inner
+                    .store
+                    .compare_and_swap_shared(next.clone(), saved.version),
+            )
+            .await?;
+        let record = if swapped {
+            next
+        } else {
+            let fresh = self
+                .timed("load", self.inner.store.load_shared(&saved.id))
+                .await?;
+            let fresh = match fresh {
+                Some(fresh) if fresh.moved_to.is_some() => {
+                    Box::pin(self.successor(state, fresh)).await?
+                }
+                other => other,
+            };
+            match fresh.filter(|r| !r.is_expired(now)) {
+                Some(fresh) if state.forwarded => {
+                    let expires_at = config
+                        .expiry
+                        .expires_at(fresh.expiry, fresh.created_at, now);
+                    if !self
+                        .timed("touch", self.inner.store.touch(&fresh.id, expires_at, now))
+                        .await?
+                    {
+                        return self.interrupted(state);
+                    }
+                    let mut touched = fresh;
+                    let record = Arc::make_mut(&mut touched);
+                    record.expires_at = expires_at;
+                    record.last_seen = now;
+                    touched
+                }
+                Some(fresh) => fresh,
+                None => return self.interrupted(state),
+            }
+        };
         let id = state.id.clone();
         if let Some(id) = id.as_ref().filter(|_| !state.forwarded) {
             state.cookie = self.set_cookie(id, &record);

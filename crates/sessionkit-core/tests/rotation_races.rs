@@ -67,7 +67,8 @@ async fn a_write_that_loaded_the_session_before_a_login_lands_in_the_logged_in_s
 }
 
 #[tokio::test]
-async fn a_login_submitted_twice_ends_in_one_session_that_keeps_the_data() -> Result<(), Error> {
+async fn a_login_submitted_twice_gives_two_working_ids_that_both_keep_the_data() -> Result<(), Error>
+{
     for store in [MemoryStore::new(), MemoryStore::new().compact()] {
         let old = stored_cart(&store, &["apple", "pear"]).await?;
         let first = open(&store, &old);
@@ -76,24 +77,76 @@ async fn a_login_submitted_twice_ends_in_one_session_that_keeps_the_data() -> Re
         second.login("ada").await?;
         second.insert("theme", "dark").await?;
         let (_, cookie) = first.finish(false).await;
-        let CookieAction::Set { id: new, .. } = cookie? else {
-            panic!("the first login sets the new id's cookie");
+        let CookieAction::Set { id: one, .. } = cookie? else {
+            panic!("the first login sets its new id's cookie");
         };
+        // A browser that abandoned the first request never saw that cookie: the second
+        // response must carry a working id of its own.
         let (_, cookie) = second.finish(false).await;
-        assert!(matches!(cookie?, CookieAction::Keep), "no second new id");
-
-        assert_eq!(cart(&store, &new).await?, ["apple", "pear"]);
-        let theme: Option<String> = open(&store, &new).get("theme").await?;
-        assert_eq!(
-            theme.as_deref(),
-            Some("dark"),
-            "the second login's change too"
-        );
-        let index = store.user_index().ok_or(Error::Unavailable)?;
-        let sessions = index.sessions_of("ada").await.map_err(Error::Store)?;
-        let live: Vec<_> = sessions.iter().filter(|r| r.moved_to.is_none()).collect();
-        assert_eq!(live.len(), 1, "one session, not two");
+        let CookieAction::Set { id: two, .. } = cookie? else {
+            panic!("the second login sets its new id's cookie");
+        };
+        assert_ne!(one, two);
+        for id in [&one, &two] {
+            assert_eq!(cart(&store, id).await?, ["apple", "pear"]);
+            assert_eq!(open(&store, id).user().await?.as_deref(), Some("ada"));
+        }
+        let theme: Option<String> = open(&store, &two).get("theme").await?;
+        assert_eq!(theme.as_deref(), Some("dark"));
     }
+    Ok(())
+}
+
+#[tokio::test]
+async fn two_logins_as_different_users_at_once_hand_no_data_from_one_to_the_other(
+) -> Result<(), Error> {
+    let store = MemoryStore::new();
+    let old = stored_cart(&store, &["apple"]).await?;
+    let ada = open(&store, &old);
+    let bob = open(&store, &old);
+    ada.login("ada").await?;
+    bob.login("bob").await?;
+    let (_, cookie) = ada.finish(false).await;
+    let CookieAction::Set { id: ada_id, .. } = cookie? else {
+        panic!("ada's new id");
+    };
+    ada.insert("secret", "ada's").await?;
+    ada.save().await?;
+    let (_, cookie) = bob.finish(false).await;
+    let CookieAction::Set { id: bob_id, .. } = cookie? else {
+        panic!("bob's new id");
+    };
+    assert_eq!(open(&store, &bob_id).user().await?.as_deref(), Some("bob"));
+    assert_eq!(cart(&store, &bob_id).await?, Vec::<String>::new());
+    let secret: Option<String> = open(&store, &bob_id).get("secret").await?;
+    assert_eq!(secret, None);
+    assert_eq!(open(&store, &ada_id).user().await?.as_deref(), Some("ada"));
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_write_that_ends_long_after_a_login_still_lands_in_the_logged_in_session(
+) -> Result<(), Error> {
+    // A grace window far shorter than the write takes: the write held the id while it
+    // was valid, so it follows the rotation whatever the window.
+    let config = SessionConfig {
+        rotation_grace: time::Duration::milliseconds(1),
+        ..SessionConfig::default()
+    };
+    let store = MemoryStore::new();
+    let old = stored_cart(&store, &["apple"]).await?;
+    let writer = Session::open(store.clone(), config.clone(), Some(old.clone()));
+    writer.push("cart", "pear").await?;
+    let login = Session::open(store.clone(), config, Some(old.clone()));
+    login.login("ada").await?;
+    let (_, cookie) = login.finish(false).await;
+    let CookieAction::Set { id: new, .. } = cookie? else {
+        panic!("a new id");
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(30)).await;
+    let (_, cookie) = writer.finish(false).await;
+    assert!(matches!(cookie?, CookieAction::Keep));
+    assert_eq!(cart(&store, &new).await?, ["apple", "pear"]);
     Ok(())
 }
 
@@ -210,5 +263,44 @@ async fn logging_in_as_another_user_starts_an_empty_session_and_ends_the_old_one
         panic!("a new id");
     };
     assert_eq!(cart(&store, &bob2).await?, ["book"]);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_refresh_racing_a_login_sends_no_old_id_and_leaves_the_pointer_short_lived(
+) -> Result<(), Error> {
+    let config = SessionConfig {
+        save_every_request: true,
+        ..SessionConfig::default()
+    };
+    let store = MemoryStore::new();
+    let old = stored_cart(&store, &["apple"]).await?;
+    let reader = Session::open(store.clone(), config.clone(), Some(old.clone()));
+    assert_eq!(
+        reader.get::<Vec<String>>("cart").await?.map(|c| c.len()),
+        Some(1)
+    );
+    let login = Session::open(store.clone(), config, Some(old.clone()));
+    login.login("ada").await?;
+    let (_, cookie) = login.finish(false).await;
+    let CookieAction::Set { id: new, .. } = cookie? else {
+        panic!("a new id");
+    };
+    let (_, cookie) = reader.finish(false).await;
+    assert!(
+        matches!(cookie?, CookieAction::Keep),
+        "the old id is not sent back"
+    );
+    let pointer = store
+        .load(&old.hash())
+        .await
+        .map_err(Error::Store)?
+        .ok_or(Error::Unavailable)?;
+    assert!(pointer.moved_to.is_some(), "still a pointer");
+    assert!(
+        pointer.expires_at <= OffsetDateTime::now_utc() + time::Duration::minutes(11),
+        "not revived for the idle timeout"
+    );
+    assert_eq!(cart(&store, &new).await?, ["apple"]);
     Ok(())
 }
