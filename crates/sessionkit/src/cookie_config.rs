@@ -133,13 +133,28 @@ impl CookieConfig {
     }
 
     /// The value of the first pair in one `Cookie` header named exactly like the
-    /// session cookie, without surrounding blanks and quotes. Read pair by pair on the
-    /// header's bytes: another cookie's non-ASCII value (`lang=café` sent as UTF-8)
-    /// does not hide the session's; a pair of this name whose value is not visible
-    /// ASCII is skipped (no session id has such bytes).
+    /// session cookie, without surrounding blanks and quotes. It trims bytes, not
+    /// characters: in visible ASCII the two are the same.
     fn value_in<'h>(&self, header: &'h HeaderValue) -> Option<&'h str> {
-        header.as_bytes().split(|&b| b == b';').find_map(|pair| {
-            // A valid cookie name has no '=', so this is "the name, then '='".
+        match header.to_str() {
+            Ok(text) => text.split(';').find_map(|pair| {
+                // A valid cookie name has no '=', so this is "the name, then '='".
+                let value = pair
+                    .trim_ascii_start()
+                    .strip_prefix(self.name.as_str())?
+                    .strip_prefix('=')?;
+                Some(unquoted(value.trim_ascii()))
+            }),
+            Err(_) => self.value_in_bytes(header.as_bytes()),
+        }
+    }
+
+    /// [`CookieConfig::value_in`] for a header with bytes outside visible ASCII (rare:
+    /// another cookie's UTF-8 value, `lang=café`), read pair by pair so those bytes do
+    /// not hide the session cookie; a pair of this name whose own value has such bytes
+    /// is skipped (no session id has them).
+    fn value_in_bytes<'h>(&self, header: &'h [u8]) -> Option<&'h str> {
+        header.split(|&b| b == b';').find_map(|pair| {
             let value = pair
                 .trim_ascii_start()
                 .strip_prefix(self.name.as_bytes())?
