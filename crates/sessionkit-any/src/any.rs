@@ -101,6 +101,14 @@ pub async fn open(url: &str) -> Result<AnyStore, OpenError> {
             "a database, Redis or Memcached URL starts with its scheme and `://`, e.g. postgres://user@host/db",
         ));
     }
+    // `postgres:///db` (no host: the local socket) is valid, but user info after the
+    // third slash would be read as part of the database name, password included.
+    let path = url[scheme.len()..].strip_prefix(":///").unwrap_or_default();
+    if known && network && path.split('?').next().unwrap_or_default().contains('@') {
+        return Err(OpenError::invalid(
+            "user and password go before the host: scheme://user:password@host/…",
+        ));
+    }
     match scheme.as_str() {
         "memory" => open_memory(url),
         "file" => open_file(url).await,
@@ -468,6 +476,8 @@ mod tests {
             "mysql:/root:hunter2@127.0.0.1/test",
             "redis:/:hunter2@127.0.0.1:6379",
             "memcache:hunter2@127.0.0.1:11211",
+            "postgres:///app:hunter2@127.0.0.1/test",
+            "mysql:///root:hunter2@127.0.0.1/test",
         ] {
             let err = open(url).await.err();
             assert!(
