@@ -78,6 +78,9 @@ pub(crate) struct State {
     client_has_cookie: bool,
     /// Whether the presented id has been read into `incoming` (on first use).
     pub(crate) id_read: bool,
+    /// The cycle starts a new session rather than carrying this one over (a login as
+    /// another user): nothing of the old record but a pointer to the new one remains.
+    pub(crate) restart: bool,
 }
 
 impl State {
@@ -93,6 +96,7 @@ impl State {
         Self {
             client_has_cookie: false,
             id_read: false,
+            restart: false,
             incoming: None,
             id: None,
             loaded: false,
@@ -159,6 +163,7 @@ impl State {
         self.accessed = true;
         self.modified = true;
         self.cycle = false;
+        self.restart = false;
     }
 
     fn remove_cookie(&mut self) {
@@ -174,6 +179,7 @@ impl State {
         self.changes.reset();
         self.modified = false;
         self.cycle = false;
+        self.restart = false;
     }
 }
 
@@ -218,6 +224,12 @@ impl Drop for InFlight<'_> {
             self.state.view.data = Some(data);
         }
     }
+}
+
+/// Whether `now`, the record a rotated-away session lives in, belongs to another user
+/// than the one the request loaded it with (a login as someone else meanwhile).
+fn taken_over(loaded_user: Option<&str>, now: &Record) -> bool {
+    loaded_user.is_some() && now.user.as_deref() != loaded_user
 }
 
 /// How many rotations of one session a save follows while its request runs.
@@ -636,7 +648,15 @@ impl Session {
         if current.moved_to.is_some() {
             return Box::pin(self.cycle_after_rotation(state, current, now)).await;
         }
-        let record = self.fresh_record(state, now, Some(&*current));
+        let record = if state.restart {
+            self.fresh_record(
+                state,
+                now,
+                Some(&Record::new(current.id, Data::new(), now, now)),
+            )
+        } else {
+            self.fresh_record(state, now, Some(&*current))
+        };
         if record.is_empty() {
             self.timed("delete", self.inner.store.delete(&saved.id))
                 .await?;
@@ -793,6 +813,7 @@ impl Session {
         let policy = self.inner.config.expiry;
         let attempts = self.inner.config.max_save_attempts.max(1);
         let mut id_hash = saved.id;
+        let loaded_user = saved.user.clone();
         let mut base = saved;
         for attempt in 0..attempts {
             let expected = base.version;
@@ -863,6 +884,9 @@ impl Session {
                 other => other,
             };
             match fresh {
+                Some(fresh) if taken_over(loaded_user.as_deref(), &fresh) => {
+                    return self.superseded(state);
+                }
                 Some(fresh) if !fresh.is_expired(now) => {
                     id_hash = fresh.id;
                     base = fresh;
@@ -916,6 +940,9 @@ impl Session {
                 other => other,
             };
             match fresh.filter(|r| !r.is_expired(now)) {
+                Some(fresh) if taken_over(saved.user.as_deref(), &fresh) => {
+                    return self.superseded(state);
+                }
                 Some(fresh) if state.forwarded => {
                     let expires_at = config
                         .expiry
@@ -943,6 +970,16 @@ impl Session {
         state.settle(Some(record), id);
         metrics::save("touch");
         Ok(())
+    }
+
+    /// The session this request loaded became another user's meanwhile (a login as
+    /// someone else on the same browser): this request's changes are dropped, and its
+    /// response leaves the browser's cookie, now the other user's, alone.
+    fn superseded(&self, state: &mut State) -> Result<(), Error> {
+        state.cookie = CookieAction::Keep;
+        metrics::save_interrupted();
+        state.settle(None, None);
+        Err(Error::Interrupted)
     }
 
     fn interrupted(&self, state: &mut State) -> Result<(), Error> {

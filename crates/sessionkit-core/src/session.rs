@@ -456,8 +456,8 @@ impl Session {
     /// Logs `user` in: cycles the id (keeping the data), binds the session to the
     /// user, so it shows up in "sessions of a user" and goes with "log out everywhere",
     /// and drops the CSRF secret so a token issued before login stops working. When
-    /// another user is logged in on this session, its data is not handed over: the
-    /// session is flushed first and starts empty under a new id (as Django's `login`).
+    /// another user is logged in on this session, its data is not handed over: the new
+    /// id starts an empty session (Django's `login` flushes in this case).
     ///
     /// # Errors
     ///
@@ -471,9 +471,12 @@ impl Session {
             .as_deref()
             .is_some_and(|current| current != user)
         {
-            state.flush();
-            state.record_op(Op::SetUser(Some(user.to_owned())));
-            return Ok(());
+            // Nothing of the other user's session goes over, but the id still rotates
+            // through a pointer: a request of the old session still in flight then ends
+            // without touching the new user's cookie.
+            state.record_op(Op::Clear);
+            state.record_op(Op::SetExpiry(crate::Expiry::Default));
+            state.restart = true;
         }
         state.cycle = true;
         state.record_op(Op::SetUser(Some(user.to_owned())));

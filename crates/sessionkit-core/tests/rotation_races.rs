@@ -245,13 +245,10 @@ async fn logging_in_as_another_user_starts_an_empty_session_and_ends_the_old_one
     assert_ne!(bob, ada);
     assert_eq!(open(&store, &bob).user().await?.as_deref(), Some("bob"));
     assert_eq!(cart(&store, &bob).await?, Vec::<String>::new());
+    let pointer = store.load(&ada.hash()).await.map_err(Error::Store)?;
     assert!(
-        store
-            .load(&ada.hash())
-            .await
-            .map_err(Error::Store)?
-            .is_none(),
-        "ada's session ended"
+        pointer.is_some_and(|p| p.moved_to.is_some() && p.data.is_empty() && p.user.is_none()),
+        "ada's session ended: only a pointer is left"
     );
 
     // The same user logging in again keeps the data (a new id all the same).
@@ -302,5 +299,36 @@ async fn a_refresh_racing_a_login_sends_no_old_id_and_leaves_the_pointer_short_l
         "not revived for the idle timeout"
     );
     assert_eq!(cart(&store, &new).await?, ["apple"]);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_request_of_the_old_user_in_flight_when_another_logs_in_leaves_the_new_cookie_alone(
+) -> Result<(), Error> {
+    let store = MemoryStore::new();
+    let first = Session::new(store.clone(), SessionConfig::default());
+    first.login("ada").await?;
+    first.save().await?;
+    let ada = first.id().await.ok_or(Error::Unavailable)?;
+    let in_flight = open(&store, &ada);
+    in_flight.push("cart", "ada's item").await?;
+
+    let switch = open(&store, &ada);
+    switch.login("bob").await?;
+    let (_, cookie) = switch.finish(false).await;
+    let CookieAction::Set { id: bob, .. } = cookie? else {
+        panic!("bob's new id");
+    };
+    let (_, cookie) = in_flight.finish(false).await;
+    assert!(
+        matches!(cookie?, CookieAction::Keep),
+        "no removal cookie and no old id over bob's"
+    );
+    assert_eq!(
+        cart(&store, &bob).await?,
+        Vec::<String>::new(),
+        "nothing of ada's lands in bob's"
+    );
+    assert_eq!(open(&store, &bob).user().await?.as_deref(), Some("bob"));
     Ok(())
 }
