@@ -312,14 +312,23 @@ async fn list_pages_past_rotated_away_ids_to_fill_its_limit() {
     let url = sqlite_url().await;
     assert!(sessionkit(&url, &["migrate"]).status.success());
     let store = sessionkit_any::open(&url).await.expect("open");
+    let mut old_ids = Vec::new();
     for _ in 0..6 {
         // Saved, then logged in: the login leaves the old id's record behind.
         let session = Session::new(store.clone(), SessionConfig::default());
         session.insert("cart", vec!["pear"]).await.expect("insert");
         session.save().await.expect("save");
+        old_ids.push(session.id().await.expect("an id"));
         session.login(&unique("erin")).await.expect("login");
         session.save().await.expect("save");
     }
+    let out = sessionkit(&url, &["show", &old_ids[0].to_string()]);
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "a rotated-away id is no session: {out:?}"
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("rotated away"));
     for (limit, rows) in [("3", 3), ("6", 6), ("100", 6)] {
         let list = json(&sessionkit(&url, &["list", "--limit", limit, "--json"]));
         assert_eq!(list.as_array().map(Vec::len), Some(rows), "--limit {limit}");

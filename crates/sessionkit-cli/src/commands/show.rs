@@ -12,6 +12,13 @@ pub(crate) async fn run(store: &AnyStore, session: &str, json: bool) -> Result<(
         .await
         .map_err(Failure::store)?
         .ok_or_else(Failure::not_found)?;
+    if record.moved_to.is_some() {
+        // The pointer a login or cycle_id leaves for a few minutes: not a session.
+        return Err(Failure {
+            message: "no such live session: this id was rotated away (its session goes on under a new id)".to_owned(),
+            code: 3,
+        });
+    }
     let mut view = crate::output::record_json(&record);
     view["data"] = serde_json::Value::Object(record.data.clone());
     view["version"] = record.version.into();
