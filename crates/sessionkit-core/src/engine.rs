@@ -671,7 +671,8 @@ impl Session {
         self.create(state, record, now).await?;
         state.forwarded = false;
         let mut old = current;
-        for _ in 0..self.inner.config.max_save_attempts.max(1) {
+        let attempts = self.inner.config.max_save_attempts.max(1);
+        for _ in 0..attempts {
             if self.retire(state, &old, now).await? {
                 return Ok(());
             }
@@ -687,7 +688,7 @@ impl Session {
             self.recopy(state, &fresh, &changes, now).await?;
             old = fresh;
         }
-        Err(Error::Conflict(self.inner.config.max_save_attempts.max(1)))
+        Err(Error::Conflict(attempts))
     }
 
     /// A cycle whose id another request rotated first (a login submitted twice, here or
@@ -738,13 +739,7 @@ impl Session {
         next.expiry = fresh.expiry;
         next.user = fresh.user.clone();
         changes.apply(&mut next);
-        next.version = created.version.wrapping_add(1);
-        next.last_seen = now;
-        next.expires_at = self
-            .inner
-            .config
-            .expiry
-            .expires_at(next.expiry, next.created_at, now);
+        self.stamp(&mut next, created.version, now);
         let next = Arc::new(next);
         if !self
             .timed(
@@ -810,7 +805,6 @@ impl Session {
         now: OffsetDateTime,
         view_is_current: bool,
     ) -> Result<(), Error> {
-        let policy = self.inner.config.expiry;
         let attempts = self.inner.config.max_save_attempts.max(1);
         let mut id_hash = saved.id;
         let loaded_user = saved.user.clone();
@@ -835,9 +829,7 @@ impl Session {
                     next
                 }
             };
-            next.version = expected.wrapping_add(1);
-            next.last_seen = now;
-            next.expires_at = policy.expires_at(next.expiry, next.created_at, now);
+            self.stamp(&mut next, expected, now);
             // Unless the store takes it, the data goes back to the view (the handle stays
             // usable after a store failure, a lost race or a cancelled save).
             let flight = InFlight::new(state, next, from_view);
@@ -911,13 +903,8 @@ impl Session {
         saved: Arc<Record>,
         now: OffsetDateTime,
     ) -> Result<(), Error> {
-        let config = &self.inner.config;
         let mut next = (*saved).clone();
-        next.expires_at = config
-            .expiry
-            .expires_at(saved.expiry, saved.created_at, now);
-        next.last_seen = now;
-        next.version = saved.version.wrapping_add(1);
+        self.stamp(&mut next, saved.version, now);
         let next = Arc::new(next);
         let swapped = self
             .timed(
@@ -944,9 +931,11 @@ impl Session {
                     return self.superseded(state);
                 }
                 Some(fresh) if state.forwarded => {
-                    let expires_at = config
-                        .expiry
-                        .expires_at(fresh.expiry, fresh.created_at, now);
+                    let expires_at =
+                        self.inner
+                            .config
+                            .expiry
+                            .expires_at(fresh.expiry, fresh.created_at, now);
                     if !self
                         .timed("touch", self.inner.store.touch(&fresh.id, expires_at, now))
                         .await?
@@ -972,18 +961,34 @@ impl Session {
         Ok(())
     }
 
+    /// Makes `record` the version after `previous`, written at `now`: the next version
+    /// number, last seen now, and the expiry its policy gives from now.
+    fn stamp(&self, record: &mut Record, previous: u64, now: OffsetDateTime) {
+        record.version = previous.wrapping_add(1);
+        record.last_seen = now;
+        record.expires_at =
+            self.inner
+                .config
+                .expiry
+                .expires_at(record.expiry, record.created_at, now);
+    }
+
     /// The session this request loaded became another user's meanwhile (a login as
     /// someone else on the same browser): this request's changes are dropped, and its
     /// response leaves the browser's cookie, now the other user's, alone.
     fn superseded(&self, state: &mut State) -> Result<(), Error> {
         state.cookie = CookieAction::Keep;
-        metrics::save_interrupted();
-        state.settle(None, None);
-        Err(Error::Interrupted)
+        Self::ended_elsewhere(state)
     }
 
     fn interrupted(&self, state: &mut State) -> Result<(), Error> {
         state.remove_cookie();
+        Self::ended_elsewhere(state)
+    }
+
+    /// The session ended under this request (deleted, or another user's now): nothing
+    /// of it stays in the handle.
+    fn ended_elsewhere(state: &mut State) -> Result<(), Error> {
         metrics::save_interrupted();
         state.settle(None, None);
         Err(Error::Interrupted)

@@ -54,8 +54,14 @@ impl Failure {
 
     /// No such session (exit 3).
     pub(crate) fn not_found() -> Self {
+        Self::not_found_because("")
+    }
+
+    /// No such session (exit 3), with why.
+    pub(crate) fn not_found_because(why: &str) -> Self {
+        let sep = if why.is_empty() { "" } else { ": " };
         Self {
-            message: "no such live session".to_owned(),
+            message: format!("no such live session{sep}{why}"),
             code: 3,
         }
     }
