@@ -7,6 +7,8 @@ use sessionkit::store::StoreError;
 
 use crate::page;
 
+pub use sessionkit_any::one_line;
+
 /// A request that could not be served.
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -118,19 +120,4 @@ pub enum StartupError {
     /// The server stopped with an error.
     #[error("server error: {0}")]
     Serve(std::io::Error),
-}
-
-/// An error and all its causes on one line: `outer: cause: root cause`.
-pub fn one_line(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.ends_with(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text.replace('\n', " ")
 }

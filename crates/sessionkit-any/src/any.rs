@@ -313,6 +313,23 @@ async fn open_file(_url: &str) -> Result<AnyStore, OpenError> {
     })
 }
 
+/// An error and all its causes on one line, `outer: cause: root cause` (a cause whose
+/// text the message already ends with is not repeated), for an operator's terminal or a
+/// startup log. Errors of this crate and the stores carry no password and no session id.
+pub fn one_line(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.ends_with(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text.replace('\n', " ")
+}
+
 /// The URL without user info (passwords) and query, for logs and errors.
 pub(crate) fn redact(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
@@ -555,6 +572,21 @@ mod tests {
             .map(|e| e.to_string())
             .unwrap_or_default();
         assert!(err.contains("unknown memory store option"), "{err}");
+    }
+
+    #[test]
+    fn one_line_names_each_cause_once() {
+        let repeats = OpenError::Store(Box::new(std::io::Error::other("disk full")));
+        assert_eq!(
+            one_line(&repeats),
+            "cannot open the session store: disk full"
+        );
+        let hides = OpenError::Store(Box::new(sessionkit_core::StoreError::backend(
+            "loading a session",
+            std::io::Error::other("connection refused\nretry"),
+        )));
+        let text = one_line(&hides);
+        assert!(text.ends_with(": connection refused retry"), "{text}");
     }
 
     #[test]

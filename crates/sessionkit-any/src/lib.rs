@@ -31,4 +31,4 @@
 
 mod any;
 
-pub use any::{open, open_existing, AnyStore, OpenError};
+pub use any::{one_line, open, open_existing, AnyStore, OpenError};

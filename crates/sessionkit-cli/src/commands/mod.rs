@@ -24,7 +24,7 @@ impl Failure {
     /// each of its causes (store errors carry no password and no session id).
     pub(crate) fn store(e: impl std::error::Error) -> Self {
         Self {
-            message: with_causes(&e),
+            message: sessionkit_any::one_line(&e),
             code: 1,
         }
     }
@@ -93,7 +93,7 @@ pub(crate) async fn run(cli: Cli) -> Result<(), Failure> {
     };
     let store = opened.map_err(|e| match e {
         sessionkit_any::OpenError::Store(_) => Failure::store(e),
-        _ => Failure::usage(with_causes(&e)),
+        _ => Failure::usage(sessionkit_any::one_line(&e)),
     })?;
     let json = cli.json;
     match cli.command {
@@ -120,22 +120,6 @@ pub(crate) async fn run(cli: Cli) -> Result<(), Failure> {
             .await
         }
     }
-}
-
-/// An error's message followed by those of its causes, each once (many errors already
-/// include their cause's message in their own).
-fn with_causes(e: &dyn std::error::Error) -> String {
-    let mut message = e.to_string();
-    let mut cause = e.source();
-    while let Some(c) = cause {
-        let text = c.to_string();
-        if !message.contains(&text) {
-            message.push_str(": ");
-            message.push_str(&text);
-        }
-        cause = c.source();
-    }
-    message
 }
 
 /// Reads what an operator pastes: a session id as in the cookie (also the signed form,
