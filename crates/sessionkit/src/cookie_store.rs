@@ -8,7 +8,7 @@
 //! ignores `Expires`. A session that would not fit in a cookie is refused with a clear
 //! error instead of being dropped silently by the browser.
 
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use async_trait::async_trait;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -64,7 +64,8 @@ impl CookieStore {
         }
     }
 
-    /// HMAC-SHA256: the client can read (base64url JSON) but not change the session.
+    /// HMAC-SHA256: the client can read the session (base64url of the id, the user's
+    /// generation and the record in MessagePack) but not change it.
     pub fn signed(keys: &KeyRing) -> Self {
         Self {
             sealer: Sealer::new(keys, "sessionkit cookie store", Protection::Signed),
@@ -99,23 +100,32 @@ impl CookieStore {
         Ok(self.sealer.seal(name, URL_SAFE_NO_PAD.encode(payload)))
     }
 
-    /// Opens a cookie value; `None` for anything tampered, truncated, foreign,
-    /// malformed or expired.
-    pub(crate) fn open(&self, name: &str, value: &str) -> Option<Opened> {
-        let (text, key_index) = self.sealer.open(name, value)?;
-        let payload = URL_SAFE_NO_PAD.decode(text).ok()?;
-        let id = SessionId::parse(std::str::from_utf8(payload.get(..ID_LEN)?).ok()?)?;
-        let generation =
-            u64::from_be_bytes(payload.get(ID_LEN..ID_LEN + GEN_LEN)?.try_into().ok()?);
-        let record = match codec::decode(payload.get(ID_LEN + GEN_LEN..)?) {
+    /// Opens a cookie value: what it carries, or why it is unusable.
+    pub(crate) fn open(&self, name: &str, value: &str) -> Result<Opened, Unopened> {
+        let (text, key_index) = self.sealer.open(name, value).ok_or(Unopened::Forged)?;
+        let payload = URL_SAFE_NO_PAD.decode(text).map_err(|_| Unopened::Forged)?;
+        let id = payload
+            .get(..ID_LEN)
+            .and_then(|text| std::str::from_utf8(text).ok())
+            .and_then(SessionId::parse)
+            .ok_or(Unopened::Forged)?;
+        let generation = payload
+            .get(ID_LEN..ID_LEN + GEN_LEN)
+            .and_then(|bytes| bytes.try_into().ok())
+            .map(u64::from_be_bytes)
+            .ok_or(Unopened::Forged)?;
+        let record = match codec::decode(payload.get(ID_LEN + GEN_LEN..).unwrap_or_default()) {
             Ok(r) => r,
             Err(e) => {
                 tracing::warn!(error = %e, "authenticated session cookie holds an unreadable record");
-                return None;
+                return Err(Unopened::Forged);
             }
         };
-        if record.id != id.hash() || record.is_expired(OffsetDateTime::now_utc()) {
-            return None;
+        if record.id != id.hash() {
+            return Err(Unopened::Forged);
+        }
+        if record.is_expired(OffsetDateTime::now_utc()) {
+            return Err(Unopened::Expired);
         }
         if key_index > 0 {
             tracing::debug!(
@@ -123,7 +133,7 @@ impl CookieStore {
                 "session cookie verified by a fallback key; re-sealed on next save"
             );
         }
-        Some(Opened {
+        Ok(Opened {
             id,
             generation,
             record,
@@ -131,25 +141,70 @@ impl CookieStore {
     }
 }
 
+/// Why a cookie value could not be opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Unopened {
+    /// Tampered, truncated, sealed with an unknown key, for another cookie name, or
+    /// not a session at all.
+    Forged,
+    /// Genuine, but its session's expiry (inside the payload) has passed.
+    Expired,
+}
+
 /// One request's view of the cookie store: a store holding at most the one record the
-/// cookie carried, which the layer seals back into the response cookie.
+/// cookie carried (put there when the handler first uses its session), which the layer
+/// seals back into the response cookie.
 #[derive(Debug, Default)]
 pub(crate) struct CookieSlot {
     record: Mutex<Option<Record>>,
-    generation: u64,
+    /// The user the cookie's session was bound to and that user's generation the
+    /// cookie carried; `None` until a cookie is opened, and after it was found revoked.
+    presented: Mutex<Option<(Option<String>, u64)>>,
     revocation: Option<Arc<dyn Generations>>,
 }
 
 impl CookieSlot {
-    pub(crate) fn new(
-        record: Option<Record>,
-        generation: u64,
-        revocation: Option<Arc<dyn Generations>>,
-    ) -> Self {
+    /// An empty slot; [`CookieSlot::fill`] puts the cookie's session in.
+    pub(crate) fn new(revocation: Option<Arc<dyn Generations>>) -> Self {
         Self {
-            record: Mutex::new(record),
-            generation,
+            record: Mutex::new(None),
+            presented: Mutex::new(None),
             revocation,
+        }
+    }
+
+    /// Puts in what the request's cookie carried; returns its id.
+    pub(crate) fn fill(&self, opened: Opened) -> SessionId {
+        *self.presented() = Some((opened.record.user.clone(), opened.generation));
+        self.with(|r| *r = Some(opened.record));
+        opened.id
+    }
+
+    fn presented(&self) -> MutexGuard<'_, Option<(Option<String>, u64)>> {
+        self.presented.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The generation the cookie carried (0 when none was opened).
+    fn presented_generation(&self) -> u64 {
+        self.presented()
+            .as_ref()
+            .map_or(0, |(_, generation)| *generation)
+    }
+
+    /// The user generation to seal `record` with, or `None` when its user has been
+    /// revoked while this request ran: the cookie's own generation while the user it
+    /// was opened with is still the one logged in (a revocation racing the request
+    /// must not hand out a fresh cookie), the user's current one after a login.
+    pub(crate) async fn generation_for(&self, record: &Record) -> Result<Option<u64>, StoreError> {
+        let (Some(revocation), Some(user)) = (&self.revocation, &record.user) else {
+            return Ok(Some(0));
+        };
+        let current = revocation.current(user).await?;
+        match self.presented().as_ref() {
+            Some((Some(presented_user), generation)) if presented_user == user => {
+                Ok((current == *generation).then_some(current))
+            }
+            _ => Ok(Some(current)),
         }
     }
 
@@ -176,10 +231,11 @@ impl SessionStore for CookieSlot {
         });
         if let (Some(record), Some(revocation)) = (&found, &self.revocation) {
             if let Some(user) = &record.user {
-                if revocation.current(user).await? != self.generation {
+                if revocation.current(user).await? != self.presented_generation() {
                     sessionkit_core::metrics::suspicious("revoked_cookie");
                     tracing::warn!("revoked session cookie presented; starting an empty session");
                     self.with(|r| *r = None);
+                    *self.presented() = None;
                     return Ok(None);
                 }
             }

@@ -14,7 +14,7 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use crate::cookie_config::SetCookieWriter;
-use crate::cookie_store::{CookieSlot, CookieStore, BROWSER_COOKIE_LIMIT};
+use crate::cookie_store::{CookieSlot, CookieStore, Unopened, BROWSER_COOKIE_LIMIT};
 use crate::presented::RawRequest;
 use crate::seal::{Protection, Sealer};
 use crate::{ConfigError, CookieConfig, KeyRing};
@@ -477,34 +477,17 @@ where
 
     fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
         let shared = self.shared.clone();
-        let (store, raw, slot): (Arc<dyn SessionStore>, _, _) = match &shared.backend {
-            Backend::Server(store) => {
-                // The cookie is read when the handler first uses the session.
-                (store.clone(), RawRequest::of(&shared, &req), None)
-            }
+        let (store, slot): (Arc<dyn SessionStore>, _) = match &shared.backend {
+            Backend::Server(store) => (store.clone(), None),
             Backend::Cookie(cookie_store) => {
-                // The cookie is the session: it is opened now, for the slot.
-                let raw = shared.cookie.find(req.headers());
-                let opened = raw.and_then(|v| {
-                    let opened = cookie_store.open(&shared.cookie.name, v);
-                    if opened.is_none() {
-                        sessionkit_core::metrics::suspicious("forged_cookie");
-                        tracing::warn!("session cookie failed verification or expired; starting an empty session");
-                    }
-                    opened
-                });
-                let (id, generation, record) = opened.map_or((None, 0, None), |o| {
-                    (Some(o.id), o.generation, Some(o.record))
-                });
-                let revocation = cookie_store.revocation().cloned();
-                let slot = Arc::new(CookieSlot::new(record, generation, revocation));
-                (
-                    slot.clone(),
-                    RawRequest::opened(&shared, &req, id),
-                    Some(slot),
-                )
+                // The cookie is the session: it is opened into the slot when the
+                // handler first uses the session.
+                let slot = Arc::new(CookieSlot::new(cookie_store.revocation().cloned()));
+                (slot.clone(), Some(slot))
             }
         };
+        // The cookie is read when the handler first uses the session.
+        let raw = RawRequest::of(&shared, &req, slot.clone());
         let session = Session::presented(store, shared.engine.clone(), raw);
         req.extensions_mut().insert(session.clone());
         // The inner service is called here, not inside the future: the service that
@@ -524,7 +507,25 @@ where
 
 impl Shared {
     /// The id in the session cookie's value; an invalid one is counted and logged.
-    pub(crate) fn read_id(&self, value: &str) -> Option<SessionId> {
+    /// With the cookie store, the value is the whole session: it is opened into `slot`.
+    pub(crate) fn read_id(&self, value: &str, slot: Option<&CookieSlot>) -> Option<SessionId> {
+        if let (Backend::Cookie(store), Some(slot)) = (&self.backend, slot) {
+            return match store.open(&self.cookie.name, value) {
+                Ok(opened) => Some(slot.fill(opened)),
+                Err(Unopened::Expired) => {
+                    tracing::debug!("session cookie expired; starting an empty session");
+                    None
+                }
+                Err(Unopened::Forged) => {
+                    sessionkit_core::metrics::suspicious("forged_cookie");
+                    tracing::warn!(
+                        reason = "forged_cookie",
+                        "session cookie failed verification; starting an empty session"
+                    );
+                    None
+                }
+            };
+        }
         let id = match &self.id_sealer {
             Some(sealer) => sealer
                 .open(&self.cookie.name, value)
@@ -543,20 +544,25 @@ impl Shared {
         id
     }
 
+    /// The session cookie's value for `id`; `None` when the cookie store's session
+    /// was revoked ("log out everywhere") while the request ran.
     async fn cookie_value(
         &self,
         id: &SessionId,
         slot: Option<&CookieSlot>,
-    ) -> Result<String, SessionError> {
+    ) -> Result<Option<String>, SessionError> {
         let name = &self.cookie.name;
-        let value = match (&self.backend, slot.and_then(CookieSlot::current)) {
-            (Backend::Cookie(store), Some(record)) => {
-                let generation = match (store.revocation(), &record.user) {
-                    (Some(revocation), Some(user)) => revocation
-                        .current(user)
-                        .await
-                        .map_err(|e| SessionError::Engine(sessionkit_core::Error::Store(e)))?,
-                    _ => 0,
+        let held = slot.and_then(|slot| Some((slot, slot.current()?)));
+        let value = match (&self.backend, held) {
+            (Backend::Cookie(store), Some((slot, record))) => {
+                let generation = slot
+                    .generation_for(&record)
+                    .await
+                    .map_err(|e| SessionError::Engine(sessionkit_core::Error::Store(e)))?;
+                let Some(generation) = generation else {
+                    sessionkit_core::metrics::suspicious("revoked_cookie");
+                    tracing::warn!("session revoked while the request ran; removing its cookie instead of renewing it");
+                    return Ok(None);
                 };
                 store.seal(name, id, generation, &record)?
             }
@@ -576,7 +582,7 @@ impl Shared {
                 limit: BROWSER_COOKIE_LIMIT,
             });
         }
-        Ok(value)
+        Ok(Some(value))
     }
 
     /// Ends the request: saves (unless `settled` says already how it ended), then
@@ -631,9 +637,10 @@ impl Shared {
         let text = match action {
             CookieAction::Keep => return Ok(None),
             CookieAction::Remove => self.cookie.removal_cookie(),
-            CookieAction::Set { id, lifetime } => self
-                .set_cookie
-                .set_cookie(&self.cookie_value(&id, slot).await?, lifetime),
+            CookieAction::Set { id, lifetime } => match self.cookie_value(&id, slot).await? {
+                Some(value) => self.set_cookie.set_cookie(&value, lifetime),
+                None => self.cookie.removal_cookie(),
+            },
         };
         Ok(HeaderValue::from_str(&text).ok())
     }

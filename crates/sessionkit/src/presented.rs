@@ -9,6 +9,7 @@ use http::header::{HeaderValue, COOKIE, USER_AGENT};
 use http::Request;
 use sessionkit_core::{ClientInfo, Presented, SessionId};
 
+use crate::cookie_store::CookieSlot;
 use crate::layer::Shared;
 
 /// The longest user agent kept with a session, in bytes.
@@ -21,8 +22,6 @@ enum Cookie {
     /// The session cookie's value, found at once among several `Cookie` headers
     /// (HTTP/2 clients may split cookies into one header each).
     Value(HeaderValue),
-    /// An id the cookie store has already opened.
-    Opened(SessionId),
 }
 
 /// Where the client's address comes from.
@@ -37,13 +36,20 @@ enum Address {
 pub(crate) struct RawRequest {
     shared: Arc<Shared>,
     cookie: Option<Cookie>,
+    /// With the cookie store: where the cookie's session goes once opened.
+    slot: Option<Arc<CookieSlot>>,
     user_agent: Option<HeaderValue>,
     address: Option<Address>,
 }
 
 impl RawRequest {
-    /// Keeps what `req` presented (header values are shared, not copied).
-    pub(crate) fn of<B>(shared: &Arc<Shared>, req: &Request<B>) -> Self {
+    /// Keeps what `req` presented (header values are shared, not copied); with the
+    /// cookie store, `slot` receives the cookie's session when it is opened.
+    pub(crate) fn of<B>(
+        shared: &Arc<Shared>,
+        req: &Request<B>,
+        slot: Option<Arc<CookieSlot>>,
+    ) -> Self {
         let headers = req.headers();
         let mut cookies = headers.get_all(COOKIE).iter();
         let cookie = match (cookies.next(), cookies.next()) {
@@ -55,16 +61,6 @@ impl RawRequest {
                 .and_then(|value| HeaderValue::from_str(value).ok())
                 .map(Cookie::Value),
         };
-        Self::with(shared, req, cookie)
-    }
-
-    /// The same, for an id the cookie store has opened already.
-    pub(crate) fn opened<B>(shared: &Arc<Shared>, req: &Request<B>, id: Option<SessionId>) -> Self {
-        Self::with(shared, req, id.map(Cookie::Opened))
-    }
-
-    fn with<B>(shared: &Arc<Shared>, req: &Request<B>, cookie: Option<Cookie>) -> Self {
-        let headers = req.headers();
         let address = match &shared.client_ip_header {
             Some(name) => headers.get(name).cloned().map(Address::Header),
             None => req
@@ -75,6 +71,7 @@ impl RawRequest {
         Self {
             shared: shared.clone(),
             cookie,
+            slot,
             user_agent: headers.get(USER_AGENT).cloned(),
             address,
         }
@@ -100,18 +97,18 @@ impl RawRequest {
 
 impl Presented for RawRequest {
     /// The request sent cookies (which of them is the session's, if any, is found on
-    /// first use), or the cookie store opened one.
+    /// first use).
     fn may_carry_id(&self) -> bool {
         self.cookie.is_some()
     }
 
     fn id(&self) -> Option<SessionId> {
         let shared = &self.shared;
-        match self.cookie.as_ref()? {
-            Cookie::Header(header) => shared.read_id(shared.cookie.find_in(header)?),
-            Cookie::Value(value) => shared.read_id(value.to_str().ok()?),
-            Cookie::Opened(id) => Some(id.clone()),
-        }
+        let value = match self.cookie.as_ref()? {
+            Cookie::Header(header) => shared.cookie.find_in(header)?,
+            Cookie::Value(value) => value.to_str().ok()?,
+        };
+        shared.read_id(value, self.slot.as_deref())
     }
 
     fn client(&self) -> Option<ClientInfo> {

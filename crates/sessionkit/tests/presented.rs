@@ -12,7 +12,9 @@ use axum::extract::ConnectInfo;
 use axum::routing::get;
 use axum::Router;
 use http::{Request, Response};
-use sessionkit::{MemoryStore, Session, SessionId, SessionLayer, SessionStore};
+use sessionkit::{
+    CookieStore, Expiry, KeyRing, MemoryStore, Session, SessionId, SessionLayer, SessionStore,
+};
 use tower::ServiceExt;
 use tracing::span::{Attributes, Id, Record};
 use tracing::{Event, Level, Metadata, Subscriber};
@@ -60,9 +62,19 @@ async fn create(session: Session) -> Result<&'static str, sessionkit::Error> {
     Ok("created")
 }
 
+/// A session that expires one second after this request.
+async fn short(session: Session) -> Result<&'static str, sessionkit::Error> {
+    session.insert("name", "ada").await?;
+    session
+        .set_expiry(Expiry::Idle(time::Duration::seconds(1)))
+        .await?;
+    Ok("created")
+}
+
 fn app(layer: SessionLayer) -> Router {
     Router::new()
         .route("/idle", get(|| async { "ok" }))
+        .route("/short", get(short))
         .route("/twice", get(twice))
         .route("/create", get(create))
         .layer(layer)
@@ -85,39 +97,96 @@ fn get_with_cookie(path: &str, cookie: &str) -> Request<Body> {
         .expect("a request")
 }
 
+/// The layers whose cookies are read lazily: a server-side store's (the cookie holds
+/// an id) and the cookie store's (the cookie holds the sealed session).
+fn layers() -> [(&'static str, SessionLayer); 2] {
+    let keys = KeyRing::new(["presented-cookie tests secret, 32+ bytes"]).expect("a key");
+    [
+        ("memory store", SessionLayer::new(MemoryStore::new())),
+        (
+            "cookie store",
+            SessionLayer::cookie_store(CookieStore::private(&keys)),
+        ),
+    ]
+}
+
 #[test]
 fn a_route_that_never_uses_its_session_neither_reads_nor_reports_a_malformed_cookie() {
-    let warnings = CookieWarnings::default();
-    let app = app(SessionLayer::new(MemoryStore::new()));
-    let res = tracing::subscriber::with_default(warnings.clone(), || {
-        send(&app, get_with_cookie("/idle", "id=not-a-session-id"))
-    });
-    assert_eq!(res.status(), 200);
-    assert!(res.headers().get("set-cookie").is_none());
-    assert!(
-        res.headers().get("vary").is_none(),
-        "the session was not accessed"
-    );
-    assert_eq!(warnings.0.load(Ordering::SeqCst), 0);
+    for (name, layer) in layers() {
+        let warnings = CookieWarnings::default();
+        let app = app(layer);
+        let res = tracing::subscriber::with_default(warnings.clone(), || {
+            send(&app, get_with_cookie("/idle", "id=not-a-session-id"))
+        });
+        assert_eq!(res.status(), 200, "{name}");
+        assert!(res.headers().get("set-cookie").is_none(), "{name}");
+        assert!(
+            res.headers().get("vary").is_none(),
+            "{name}: the session was not accessed"
+        );
+        assert_eq!(warnings.0.load(Ordering::SeqCst), 0, "{name}");
+    }
 }
 
 #[test]
 fn the_first_use_reads_a_malformed_cookie_once_and_reports_it_once() {
-    let warnings = CookieWarnings::default();
-    let app = app(SessionLayer::new(MemoryStore::new()));
-    let res = tracing::subscriber::with_default(warnings.clone(), || {
-        send(&app, get_with_cookie("/twice", "id=not-a-session-id"))
-    });
-    assert_eq!(res.status(), 200);
-    assert!(
-        res.headers().get("set-cookie").is_none(),
-        "nothing to store"
+    for (name, layer) in layers() {
+        let warnings = CookieWarnings::default();
+        let app = app(layer);
+        let res = tracing::subscriber::with_default(warnings.clone(), || {
+            send(&app, get_with_cookie("/twice", "id=not-a-session-id"))
+        });
+        assert_eq!(res.status(), 200, "{name}");
+        assert!(
+            res.headers().get("set-cookie").is_none(),
+            "{name}: nothing to store"
+        );
+        assert_eq!(
+            warnings.0.load(Ordering::SeqCst),
+            1,
+            "{name}: two reads of the session, one look at its cookie"
+        );
+    }
+}
+
+#[test]
+fn an_expired_cookie_store_cookie_is_an_empty_session_but_not_reported_as_forged() {
+    let keys = KeyRing::new(["presented-cookie tests secret, 32+ bytes"]).expect("a key");
+    let app = app(SessionLayer::cookie_store(CookieStore::private(&keys)));
+    let res = send(
+        &app,
+        Request::get("/short")
+            .body(Body::empty())
+            .expect("a request"),
     );
+    let pair = res
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|h| h.split(';').next())
+        .expect("a session cookie")
+        .to_owned();
+    std::thread::sleep(std::time::Duration::from_millis(1_100));
+    let warnings = CookieWarnings::default();
+    let res = tracing::subscriber::with_default(warnings.clone(), || {
+        send(&app, get_with_cookie("/twice", &pair))
+    });
+    assert_eq!(body_of(res), "None None", "the expired session is gone");
     assert_eq!(
         warnings.0.load(Ordering::SeqCst),
-        1,
-        "two reads of the session, one look at its cookie"
+        0,
+        "an expired genuine cookie is no attack"
     );
+}
+
+fn body_of(res: Response<Body>) -> String {
+    let bytes = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("a runtime")
+        .block_on(http_body_util::BodyExt::collect(res.into_body()))
+        .expect("a body")
+        .to_bytes();
+    String::from_utf8_lossy(&bytes).into_owned()
 }
 
 /// The id in a `Set-Cookie` header.

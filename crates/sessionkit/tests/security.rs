@@ -435,6 +435,7 @@ mod cookie_store_revocation {
     use super::*;
     use sessionkit::generations::{Generations, StoreGenerations};
     use sessionkit::{CookieStore, KeyRing};
+    use std::sync::Arc;
 
     fn cookie_app() -> (Router, StoreGenerations) {
         let keys =
@@ -490,5 +491,59 @@ mod cookie_store_revocation {
         assert_eq!(replay.get("/whoami").await.1, "anonymous");
         c.get("/login/alice").await;
         assert_eq!(c.get("/whoami").await.1, "alice", "logging in again works");
+    }
+
+    /// A request of a revoked device that was already running when the user logged
+    /// out everywhere must not hand that device a fresh, valid cookie.
+    #[tokio::test]
+    async fn log_out_everywhere_racing_a_request_is_not_undone_by_its_response() {
+        let keys =
+            KeyRing::new(["cookie store secret for the tests, 32+ bytes"]).expect("valid key");
+        let generations = StoreGenerations::new(MemoryStore::new());
+        let (entered_tx, entered_rx) = tokio::sync::oneshot::channel::<()>();
+        let (resume_tx, resume_rx) = tokio::sync::oneshot::channel::<()>();
+        let gate = Arc::new(std::sync::Mutex::new(Some((entered_tx, resume_rx))));
+        let slow_write = move |session: Session| {
+            let gate = gate.clone();
+            async move {
+                let user = session.get::<String>("username").await?;
+                let taken = gate.lock().expect("gate").take();
+                if let Some((entered, resume)) = taken {
+                    let _ = entered.send(());
+                    let _ = resume.await;
+                }
+                session.insert("seen_by", &user).await?;
+                Ok::<_, sessionkit::Error>("written")
+            }
+        };
+        let layer = SessionLayer::cookie_store(
+            CookieStore::private(&keys).with_revocation(generations.clone()),
+        );
+        let app = Router::new()
+            .route("/slow_write", get(slow_write))
+            .merge(app(layer.clone()))
+            .layer(layer);
+        let mut device = Client::new(app.clone());
+        device.get("/login/alice").await;
+        assert_eq!(device.get("/whoami").await.1, "alice");
+        let mut racing = Client::new(app.clone());
+        racing.cookie = device.cookie.clone();
+        let request = tokio::spawn(async move {
+            let result = racing.get("/slow_write").await;
+            (result, racing.cookie)
+        });
+        entered_rx.await.expect("the handler started");
+        generations.bump("alice").await.expect("bump");
+        resume_tx.send(()).expect("the handler waits");
+        let ((status, body, set), kept) = request.await.expect("the request ran");
+        assert_eq!((status, body.as_str()), (StatusCode::OK, "written"));
+        assert!(set.is_some(), "the response says what to do with the cookie");
+        assert_eq!(kept, None, "the response removes the revoked cookie");
+        let mut replay = Client::new(app.clone());
+        replay.cookie = set;
+        assert_eq!(replay.get("/whoami").await.1, "anonymous");
+        assert_eq!(device.get("/whoami").await.1, "anonymous");
+        device.get("/login/alice").await;
+        assert_eq!(device.get("/whoami").await.1, "alice", "a new login works");
     }
 }
