@@ -181,7 +181,9 @@ impl CookieSlot {
     }
 
     fn presented(&self) -> MutexGuard<'_, Option<(Option<String>, u64)>> {
-        self.presented.lock().unwrap_or_else(PoisonError::into_inner)
+        self.presented
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     /// The generation the cookie carried (0 when none was opened).

@@ -537,7 +537,10 @@ mod cookie_store_revocation {
         resume_tx.send(()).expect("the handler waits");
         let ((status, body, set), kept) = request.await.expect("the request ran");
         assert_eq!((status, body.as_str()), (StatusCode::OK, "written"));
-        assert!(set.is_some(), "the response says what to do with the cookie");
+        assert!(
+            set.is_some(),
+            "the response says what to do with the cookie"
+        );
         assert_eq!(kept, None, "the response removes the revoked cookie");
         let mut replay = Client::new(app.clone());
         replay.cookie = set;
