@@ -425,9 +425,13 @@ impl Session {
     }
 
     /// Forces a save at the end of the request even if nothing changed through this
-    /// handle (refreshing the idle expiry).
+    /// handle (refreshing the idle expiry): Django's `request.session.modified = True`.
+    /// The session is loaded for it; if that fails, the failure is remembered and the
+    /// request ends as any failed session does (the layer's error response).
     pub async fn mark_modified(&self) {
         let mut state = self.state().await;
+        // A failed load sets `failed`, which the end of the request reports.
+        let _ = self.ensure_loaded(&mut state).await;
         state.accessed = true;
         state.modified = true;
     }

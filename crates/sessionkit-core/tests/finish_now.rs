@@ -174,3 +174,34 @@ async fn finish_now_does_not_settle_a_session_another_task_is_writing() -> Resul
     assert_eq!(reopened.get::<bool>("paid").await?, Some(true));
     Ok(())
 }
+
+/// Django's `request.session.modified = True`: a handler that only marks its session
+/// modified still saves it, sliding the idle expiry and sending the cookie again.
+#[tokio::test]
+async fn mark_modified_alone_saves_the_session_and_slides_its_expiry() -> Result<(), Error> {
+    let store = MemoryStore::new();
+    let id = stored_session(&store).await?;
+    let before = store
+        .load(&id.hash())
+        .await
+        .map_err(Error::Store)?
+        .expect("stored");
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    let session = Session::open(store.clone(), SessionConfig::default(), Some(id.clone()));
+    session.mark_modified().await;
+    assert!(session.finish_now(false).is_none(), "a save is due");
+    let (accessed, outcome) = session.finish(false).await;
+    assert!(accessed);
+    assert!(
+        matches!(outcome?, CookieAction::Set { id: ref sent, .. } if *sent == id),
+        "the cookie is sent again for the same id"
+    );
+    let after = store
+        .load(&id.hash())
+        .await
+        .map_err(Error::Store)?
+        .expect("still stored");
+    assert!(after.expires_at > before.expires_at, "the expiry slid");
+    assert_eq!(after.data, before.data, "the data is unchanged");
+    Ok(())
+}
