@@ -1,8 +1,9 @@
 //! CSRF protection tied to the session: a per-session synchronizer secret, masked
 //! tokens for pages, and a layer that checks unsafe requests.
 //!
-//! A page gets a token with [`token`] and puts it in a hidden `csrf_token` field or
-//! sends it in the `X-CSRF-Token` header. [`CsrfLayer`] (installed *inside*
+//! A page gets a token with [`token`] and puts it in a hidden `csrf_token` field of a
+//! URL-encoded form or sends it in the `X-CSRF-Token` header (the layer does not read
+//! `multipart/form-data` bodies: such forms send the header, e.g. from `fetch`). [`CsrfLayer`] (installed *inside*
 //! `SessionLayer`) rejects POST, PUT, PATCH and DELETE requests whose token is missing or
 //! does not match, or whose `Origin` (or, without one, `Referer`) is not allowed, with a
 //! 403 that says which check failed. Tokens are masked with fresh randomness on every
@@ -153,7 +154,7 @@ impl Rejection {
             ),
             Self::Missing => (
                 StatusCode::FORBIDDEN,
-                format!("CSRF check failed: no token (send the `{FORM_FIELD}` form field or the X-CSRF-Token header)."),
+                format!("CSRF check failed: no token (send the `{FORM_FIELD}` field of a URL-encoded form, or the X-CSRF-Token header; multipart bodies are not read)."),
             ),
             Self::Mismatch => (
                 StatusCode::FORBIDDEN,
@@ -272,7 +273,12 @@ impl Config {
             (None, None) => return Ok(()),
         };
         let allowed = if self.allowed_origins.is_empty() {
-            let host = text(header::HOST).map(str::to_ascii_lowercase);
+            // HTTP/2 and HTTP/3 carry the host in the `:authority` pseudo-header (the
+            // URI), not in a `Host` header.
+            let host = text(header::HOST)
+                .map(str::to_owned)
+                .or_else(|| authority_of(req.uri()))
+                .map(|h| h.to_ascii_lowercase());
             host.is_some_and(|h| origin.split_once("://").is_some_and(|(_, rest)| rest == h))
         } else {
             self.allowed_origins.contains(&origin)
@@ -283,6 +289,15 @@ impl Config {
             Err(Rejection::Origin(origin.chars().take(100).collect()))
         }
     }
+}
+
+/// `host[:port]` of an absolute request URI, without any user info.
+fn authority_of(uri: &http::Uri) -> Option<String> {
+    let authority = uri.authority()?;
+    Some(match authority.port() {
+        Some(port) => format!("{}:{port}", authority.host()),
+        None => authority.host().to_owned(),
+    })
 }
 
 fn origin_of(url: &str) -> Option<String> {

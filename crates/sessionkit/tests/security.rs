@@ -241,6 +241,35 @@ async fn csrf_referer_is_checked_when_origin_is_absent() {
     );
 }
 
+/// HTTP/2 requests carry no `Host` header: the host is the URI's authority.
+#[tokio::test]
+async fn csrf_same_origin_check_uses_the_uri_authority_without_a_host_header() {
+    let (app, _) = memory_app();
+    let mut c = Client::new(app);
+    let (_, token, _) = c.get("/form").await;
+    let req = |origin: &str| {
+        Request::post("https://shop.example:8443/submit")
+            .version(http::Version::HTTP_2)
+            .header("origin", origin)
+            .header("x-csrf-token", &token)
+            .body(Body::empty())
+            .expect("request")
+    };
+    assert_eq!(
+        c.send(req("https://shop.example:8443")).await.0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        c.send(req("https://evil.example")).await.0,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        c.send(req("https://shop.example")).await.0,
+        StatusCode::FORBIDDEN,
+        "another port is another origin"
+    );
+}
+
 #[tokio::test]
 async fn csrf_allowed_origin_list_replaces_same_origin() {
     let layer = SessionLayer::new(MemoryStore::new());
