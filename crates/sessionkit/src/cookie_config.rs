@@ -41,15 +41,26 @@ pub enum ConfigError {
     /// Partitioned cookies must be Secure.
     #[error("a Partitioned cookie must be Secure")]
     PartitionedWithoutSecure,
-    /// The path must start with `/`.
-    #[error("cookie path must start with '/'")]
+    /// The path must start with `/` and hold only visible ASCII (or spaces) without `;`.
+    #[error(
+        "cookie path must start with '/' and hold only visible ASCII characters other than ';'"
+    )]
     InvalidPath,
+    /// The domain must be a host name: letters, digits, `-` and `.` only.
+    #[error("invalid cookie domain {0:?}: use a host name (letters, digits, '-' and '.')")]
+    InvalidDomain(String),
     /// A header name is not valid.
     #[error("invalid header name {0:?}")]
     InvalidHeader(String),
     /// The idle timeout must be positive.
     #[error("the idle timeout must be positive")]
     InvalidTimeout,
+    /// The absolute lifetime, when set, must be positive.
+    #[error("the absolute lifetime must be positive (or none)")]
+    InvalidLifetime,
+    /// The touch threshold, when set, must not be negative.
+    #[error("touch_after must not be negative")]
+    InvalidTouchAfter,
 }
 
 /// Name and attributes of the session cookie. Defaults are the safe ones: `id`,
@@ -97,8 +108,16 @@ impl CookieConfig {
         if self.name.is_empty() || !self.name.chars().all(token) {
             return Err(ConfigError::InvalidName(self.name.clone()));
         }
-        if !self.path.starts_with('/') || self.path.chars().any(|c| c.is_control() || c == ';') {
+        // RFC 6265's path-value: any CHAR (US-ASCII) but controls and ';'.
+        let path_char = |c: char| (' '..='~').contains(&c) && c != ';';
+        if !self.path.starts_with('/') || !self.path.chars().all(path_char) {
             return Err(ConfigError::InvalidPath);
+        }
+        if let Some(domain) = &self.domain {
+            let host_char = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '.';
+            if domain.trim_start_matches('.').is_empty() || !domain.chars().all(host_char) {
+                return Err(ConfigError::InvalidDomain(domain.clone()));
+            }
         }
         if self.name.starts_with("__Host-")
             && (!self.secure || self.path != "/" || self.domain.is_some())
@@ -294,11 +313,11 @@ mod tests {
 
     #[test]
     fn invalid_combinations_are_config_errors() {
-        let bad = |f: fn(&mut CookieConfig)| {
+        fn bad(f: impl FnOnce(&mut CookieConfig)) -> Result<(), ConfigError> {
             let mut c = CookieConfig::default();
             f(&mut c);
             c.validate()
-        };
+        }
         assert!(matches!(
             bad(|c| c.name = "a b".into()),
             Err(ConfigError::InvalidName(_))
@@ -346,6 +365,36 @@ mod tests {
             bad(|c| c.path = "app".into()),
             Err(ConfigError::InvalidPath)
         );
+        for path in ["/a;b", "/café", "/a\r\nX-Evil: 1", "/tab\t"] {
+            assert_eq!(
+                bad(|c| c.path = path.into()),
+                Err(ConfigError::InvalidPath),
+                "{path:?}"
+            );
+        }
+        for domain in [
+            "a.com; Domain=evil.com",
+            "a.com\r\nX: y",
+            "",
+            ".",
+            "exämple.com",
+            "a com",
+        ] {
+            assert_eq!(
+                bad(|c| c.domain = Some(domain.into())),
+                Err(ConfigError::InvalidDomain(domain.into())),
+                "{domain:?}"
+            );
+        }
+        for domain in [
+            "example.com",
+            ".example.com",
+            "shop-1.example.co.uk",
+            "localhost",
+        ] {
+            assert_eq!(bad(|c| c.domain = Some(domain.into())), Ok(()), "{domain}");
+        }
+        assert_eq!(bad(|c| c.path = "/shop/a b".into()), Ok(()));
         assert_eq!(bad(|c| c.name = "__Host-id".into()), Ok(()));
     }
 

@@ -36,6 +36,10 @@ pub enum SessionError {
     /// The session could not be encoded.
     #[error(transparent)]
     Codec(#[from] sessionkit_core::codec::CodecError),
+    /// The `Set-Cookie` text is not a valid header value (a cookie setting that
+    /// [`CookieConfig::validate`] should have refused).
+    #[error("the session cookie is not a valid header value")]
+    InvalidCookieHeader,
 }
 
 /// Turns a [`SessionError`] into the response the client gets (fail closed).
@@ -46,6 +50,10 @@ fn default_error_response(error: &SessionError) -> Response<String> {
         SessionError::CookieTooLarge { .. } => (
             StatusCode::INTERNAL_SERVER_ERROR,
             "The session is too large to be stored in a cookie.",
+        ),
+        SessionError::InvalidCookieHeader => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "The session cookie could not be written.",
         ),
         _ => (
             StatusCode::SERVICE_UNAVAILABLE,
@@ -257,11 +265,19 @@ impl SessionLayerBuilder {
     ///
     /// # Errors
     ///
-    /// A [`ConfigError`] for an invalid cookie name or attribute combination.
+    /// A [`ConfigError`] for an invalid cookie name, attribute or attribute
+    /// combination, or a timeout that is not positive.
     pub fn build(self) -> Result<SessionLayer, ConfigError> {
         self.cookie.validate()?;
-        if !self.engine.expiry.idle_timeout.is_positive() {
+        let expiry = &self.engine.expiry;
+        if !expiry.idle_timeout.is_positive() {
             return Err(ConfigError::InvalidTimeout);
+        }
+        if expiry.absolute_lifetime.is_some_and(|d| !d.is_positive()) {
+            return Err(ConfigError::InvalidLifetime);
+        }
+        if expiry.touch_after.is_some_and(|d| d.is_negative()) {
+            return Err(ConfigError::InvalidTouchAfter);
         }
         let id_sealer = self
             .signed_ids
@@ -642,7 +658,9 @@ impl Shared {
                 None => self.cookie.removal_cookie(),
             },
         };
-        Ok(HeaderValue::from_str(&text).ok())
+        HeaderValue::from_str(&text)
+            .map(Some)
+            .map_err(|_| SessionError::InvalidCookieHeader)
     }
 }
 

@@ -142,7 +142,9 @@ pub async fn every_cookie_attribute_is_configurable_on_set_and_removal_cookies(s
 
 /// E7/config: invalid cookie settings are refused when the layer is built, with an
 /// error naming the problem (`__Host-` needs Secure, Path=/ and no Domain; `__Secure-`
-/// needs Secure; SameSite=None and Partitioned need Secure; a positive idle timeout).
+/// needs Secure; SameSite=None and Partitioned need Secure; a positive idle timeout and
+/// absolute lifetime, a touch threshold that is not negative; a Domain and a Path that
+/// cannot smuggle attributes or bytes into the header).
 pub async fn invalid_cookie_settings_are_refused_at_build_time(subject: Subject) {
     let host = || subject.builder().with_name("__Host-id");
     let refused = [
@@ -196,6 +198,34 @@ pub async fn invalid_cookie_settings_are_refused_at_build_time(subject: Subject)
                 .build()
                 .err(),
             ConfigError::InvalidTimeout,
+        ),
+        (
+            subject
+                .builder()
+                .with_absolute_lifetime(Some(time::Duration::seconds(-5)))
+                .build()
+                .err(),
+            ConfigError::InvalidLifetime,
+        ),
+        (
+            subject
+                .builder()
+                .with_touch_after(Some(time::Duration::seconds(-1)))
+                .build()
+                .err(),
+            ConfigError::InvalidTouchAfter,
+        ),
+        (
+            subject
+                .builder()
+                .with_domain(Some("a.com; Domain=evil.com"))
+                .build()
+                .err(),
+            ConfigError::InvalidDomain("a.com; Domain=evil.com".into()),
+        ),
+        (
+            subject.builder().with_path("/café").build().err(),
+            ConfigError::InvalidPath,
         ),
     ];
     for (got, want) in refused {
