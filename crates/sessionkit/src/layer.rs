@@ -159,7 +159,10 @@ impl SessionLayerBuilder {
         self
     }
 
-    /// Cookie `Path` (default `/`).
+    /// Cookie `Path` (default `/`). Requests outside it (by RFC 6265's path-match on
+    /// the request path this layer sees) get no session: the browser would not send
+    /// the cookie back there. Behind `Router::nest` the path a layer sees lacks the
+    /// prefix, so install a layer with a Path on the outer router.
     pub fn with_path(mut self, path: &str) -> Self {
         path.clone_into(&mut self.cookie.path);
         self
@@ -493,6 +496,17 @@ where
 
     fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
         let shared = self.shared.clone();
+        if !shared.cookie.covers(req.uri().path()) {
+            // Outside the cookie's Path the browser never sends the cookie back: a
+            // session here could only be a new one, lost after the response. Such
+            // requests get no session (the extractor says why).
+            return ResponseFuture {
+                step: Step::Handler {
+                    future: self.inner.call(req),
+                    request: None,
+                },
+            };
+        }
         let (store, slot): (Arc<dyn SessionStore>, _) = match &shared.backend {
             Backend::Server(store) => (store.clone(), None),
             Backend::Cookie(cookie_store) => {

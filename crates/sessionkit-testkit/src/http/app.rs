@@ -125,8 +125,11 @@ pub fn app(layer: SessionLayer) -> Router {
 /// | `/gated/{key}/{value}` | reads, waits at [`AppState::gate`], then inserts |
 /// | `/test_cookie/set`, `/test_cookie/check`, `/test_cookie/delete` | Django's test cookie |
 /// | `/typed/cart/{item}`, `/typed/cart` | the typed key [`CART`] |
+///
+/// Every route is served under `/app` too (`/app/insert/{key}/{value}`, …), for
+/// layers whose cookie Path is `/app`.
 pub fn app_with(layer: SessionLayer, state: Arc<AppState>) -> Router {
-    Router::new()
+    let routes = Router::new()
         .route("/untouched", get(|| async { "untouched" }))
         .route("/read", get(read))
         .route("/read_lenient", get(read_lenient))
@@ -165,7 +168,11 @@ pub fn app_with(layer: SessionLayer, state: Arc<AppState>) -> Router {
         .route("/test_cookie/delete", get(test_cookie_delete))
         .route("/typed/cart/{item}", get(typed_cart_add))
         .route("/typed/cart", get(typed_cart))
-        .with_state(state)
+        .with_state(state);
+    // Every route again under `/app`, for layers whose cookie Path is `/app`.
+    Router::new()
+        .merge(routes.clone())
+        .nest("/app", routes)
         .layer(layer)
 }
 

@@ -117,8 +117,9 @@ pub async fn every_cookie_attribute_is_configurable_on_set_and_removal_cookies(s
             .with_same_site(a.same_site)
             .with_partitioned(a.partitioned);
         let mut c = Client::named(app(build(builder)), a.name);
-        let set = c.get("/insert/k/v").await.ok().new_cookie();
-        let removal = c.get("/clear").await.ok().removal_cookie();
+        let under = |route: &str| format!("{}{route}", a.path.trim_end_matches('/'));
+        let set = c.get(&under("/insert/k/v")).await.ok().new_cookie();
+        let removal = c.get(&under("/clear")).await.ok().removal_cookie();
         let same_site = a.same_site.map(|s| s.to_string());
         for cookie in [&set, &removal] {
             assert_eq!(cookie.name, a.name, "{}", cookie.raw);
@@ -135,9 +136,33 @@ pub async fn every_cookie_attribute_is_configurable_on_set_and_removal_cookies(s
             "{}",
             removal.raw
         );
-        let other = c.get_anonymous("/get/k").await.ok();
+        let other = c.get_anonymous(&under("/get/k")).await.ok();
         assert!(other.session_cookie().is_none());
     }
+}
+
+/// E3: outside the cookie's Path the browser never sends the cookie back, so a request
+/// there gets no session (the extractor says why) and no cookie; below the Path, and
+/// at the Path itself, sessions work.
+pub async fn requests_outside_the_cookie_path_get_no_session_and_no_cookie(subject: Subject) {
+    let mut c = subject.client_of(subject.builder().with_path("/app"));
+    let outside = c.get("/insert/k/v").await;
+    assert_eq!(outside.status, 500, "{}", outside.body);
+    assert!(outside.body.contains("Path"), "{}", outside.body);
+    assert!(
+        outside.set_cookies().is_empty(),
+        "{:?}",
+        outside.set_cookies()
+    );
+    let untouched = c.get("/untouched").await.ok();
+    assert!(untouched.set_cookies().is_empty());
+    assert!(untouched.vary().is_empty(), "{:?}", untouched.vary());
+    let set = c.get("/app/insert/k/v").await.ok().new_cookie();
+    assert_eq!(set.path.as_deref(), Some("/app"), "{}", set.raw);
+    assert_eq!(c.get("/app/get/k").await.ok().body, "v");
+    let mut lookalike = subject.client_of(subject.builder().with_path("/ap"));
+    let r = lookalike.get("/app/insert/k/v").await;
+    assert_eq!(r.status, 500, "/ap does not cover /app: {}", r.body);
 }
 
 /// E7/config: invalid cookie settings are refused when the layer is built, with an

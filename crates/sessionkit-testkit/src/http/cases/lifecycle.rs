@@ -49,9 +49,9 @@ pub async fn emptied_session_is_deleted_with_a_matching_removal_cookie(subject: 
             .with_domain(Some("example.com"))
             .with_path("/app")
     };
-    for emptying in ["/remove/k", "/clear"] {
+    for emptying in ["/app/remove/k", "/app/clear"] {
         let mut c = subject.client_of(builder());
-        let set = c.get("/insert/k/v").await.ok().new_cookie();
+        let set = c.get("/app/insert/k/v").await.ok().new_cookie();
         let old = c.expect_cookie();
         let gone = c.get(emptying).await.ok().removal_cookie();
         assert_eq!(gone.path, set.path, "{emptying}: {}", gone.raw);
@@ -65,14 +65,14 @@ pub async fn emptied_session_is_deleted_with_a_matching_removal_cookie(subject: 
             gone.raw
         );
         assert!(c.cookie().is_none());
-        let r = c.get("/get/k").await.ok();
+        let r = c.get("/app/get/k").await.ok();
         assert_eq!(r.body, NONE);
         assert!(r.session_cookie().is_none());
         if subject.is_cookie_store() {
             eprintln!("skipped (replay of {emptying}): cookie store cannot revoke a cookie");
             continue;
         }
-        let r = c.get_as("/get/k", &old).await.ok();
+        let r = c.get_as("/app/get/k", &old).await.ok();
         assert_eq!(
             r.body, NONE,
             "{emptying}: the record is deleted, not kept empty"
