@@ -142,7 +142,8 @@ impl State {
     }
 
     /// Nothing worth storing: no data and no bound user.
-    fn is_empty(&self) -> bool {
+    /// No data and no bound user: nothing worth storing.
+    pub(crate) fn is_empty(&self) -> bool {
         self.data().is_empty() && self.view.user.is_none()
     }
 

@@ -314,13 +314,16 @@ impl Session {
         self.read(|s| s.data().len()).await
     }
 
-    /// Whether the session holds no data (an empty session is never stored).
+    /// Whether the session holds nothing worth storing: no data and no logged-in user
+    /// (Django's `is_empty`). Exactly such a session is never stored, and a stored one
+    /// that becomes empty is deleted. [`Session::len`] counts data keys only, so a
+    /// session holding just a logged-in user has no keys but is not empty.
     ///
     /// # Errors
     ///
     /// [`Error::Store`] when the session could not be loaded.
     pub async fn is_empty(&self) -> Result<bool, Error> {
-        self.read(|s| s.data().is_empty()).await
+        self.read(State::is_empty).await
     }
 
     /// Removes every key. The session keeps its id; if it stays empty the record is
@@ -570,13 +573,8 @@ impl Session {
     ///
     /// [`Error::Store`] when the session could not be loaded.
     pub async fn test_cookie_worked(&self) -> Result<bool, Error> {
-        Ok(self
-            .get::<String>(TEST_COOKIE_KEY)
-            .await
-            .ok()
-            .flatten()
-            .as_deref()
-            == Some(TEST_COOKIE_VALUE))
+        let value = self.get_value(TEST_COOKIE_KEY).await?;
+        Ok(value.as_ref().and_then(Value::as_str) == Some(TEST_COOKIE_VALUE))
     }
 
     /// Removes the test cookie key.
