@@ -81,6 +81,9 @@ pub(crate) struct State {
     /// The cycle starts a new session rather than carrying this one over (a login as
     /// another user): nothing of the old record but a pointer to the new one remains.
     pub(crate) restart: bool,
+    /// A save found the session ended by another request (a logout, a login as another
+    /// user) and dropped this request's changes.
+    pub(crate) interrupted: bool,
 }
 
 impl State {
@@ -97,6 +100,7 @@ impl State {
             client_has_cookie: false,
             id_read: false,
             restart: false,
+            interrupted: false,
             incoming: None,
             id: None,
             loaded: false,
@@ -644,7 +648,7 @@ impl Session {
             .timed("load", self.inner.store.load_shared(&saved.id))
             .await?
         else {
-            return self.interrupted(state);
+            return self.end_interrupted(state);
         };
         if current.moved_to.is_some() {
             return Box::pin(self.cycle_after_rotation(state, current, now)).await;
@@ -709,7 +713,7 @@ impl Session {
             .await?
             .filter(|r| !r.is_expired(now))
         else {
-            return self.interrupted(state);
+            return self.end_interrupted(state);
         };
         state.forwarded = false;
         let record = if other.user.is_some() && other.user != state.view.user {
@@ -751,7 +755,7 @@ impl Session {
             )
             .await?
         {
-            return self.interrupted(state);
+            return self.end_interrupted(state);
         }
         let id = state.id.clone();
         if let Some(id) = &id {
@@ -884,7 +888,7 @@ impl Session {
                     id_hash = fresh.id;
                     base = fresh;
                 }
-                _ => return self.interrupted(state),
+                _ => return self.end_interrupted(state),
             }
         }
         Err(Error::Conflict(attempts))
@@ -941,7 +945,7 @@ impl Session {
                         .timed("touch", self.inner.store.touch(&fresh.id, expires_at, now))
                         .await?
                     {
-                        return self.interrupted(state);
+                        return self.end_interrupted(state);
                     }
                     let mut touched = fresh;
                     let record = Arc::make_mut(&mut touched);
@@ -950,7 +954,7 @@ impl Session {
                     touched
                 }
                 Some(fresh) => fresh,
-                None => return self.interrupted(state),
+                None => return self.end_interrupted(state),
             }
         };
         let id = state.id.clone();
@@ -982,7 +986,7 @@ impl Session {
         Self::ended_elsewhere(state)
     }
 
-    fn interrupted(&self, state: &mut State) -> Result<(), Error> {
+    fn end_interrupted(&self, state: &mut State) -> Result<(), Error> {
         state.remove_cookie();
         Self::ended_elsewhere(state)
     }
@@ -991,6 +995,7 @@ impl Session {
     /// of it stays in the handle.
     fn ended_elsewhere(state: &mut State) -> Result<(), Error> {
         metrics::save_interrupted();
+        state.interrupted = true;
         state.settle(None, None);
         Err(Error::Interrupted)
     }

@@ -597,6 +597,14 @@ impl Session {
         state.id.clone()
     }
 
+    /// Whether a save of this handle found its session ended by another request (a
+    /// logout, or a login as another user) and dropped this request's changes: the
+    /// layer then answers 400, as Django's `SessionInterrupted` does, while the cookie
+    /// does what [`Session::finish`] said.
+    pub async fn interrupted(&self) -> bool {
+        self.state().await.interrupted
+    }
+
     /// Whether any read or write touched the session (the layer adds `Vary: Cookie`).
     pub async fn accessed(&self) -> bool {
         self.state().await.accessed

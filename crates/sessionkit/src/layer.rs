@@ -42,7 +42,8 @@ pub enum SessionError {
     InvalidCookieHeader,
 }
 
-/// Turns a [`SessionError`] into the response the client gets (fail closed).
+/// Turns a [`SessionError`] into the response the client gets (fail closed; a save
+/// interrupted by a concurrent logout is `Engine(Error::Interrupted)`, by default a 400).
 pub type ErrorHandler = Arc<dyn Fn(&SessionError) -> Response<String> + Send + Sync>;
 
 fn default_error_response(error: &SessionError) -> Response<String> {
@@ -54,6 +55,10 @@ fn default_error_response(error: &SessionError) -> Response<String> {
         SessionError::InvalidCookieHeader => (
             StatusCode::INTERNAL_SERVER_ERROR,
             "The session cookie could not be written.",
+        ),
+        SessionError::Engine(sessionkit_core::Error::Interrupted) => (
+            StatusCode::BAD_REQUEST,
+            "The session was ended by another request (a logout, for example) before this one finished; its changes were not saved.",
         ),
         _ => (
             StatusCode::SERVICE_UNAVAILABLE,
@@ -632,6 +637,20 @@ impl Shared {
             Ok(action) => self.set_cookie_header(action, slot).await,
             Err(e) => Err(SessionError::Engine(e)),
         };
+        if let Ok(cookie) = &header {
+            if session.interrupted().await {
+                // The handler's changes were dropped (a logout or a login as someone
+                // else ended the session meanwhile): the client learns it (400), and
+                // the cookie still does what the engine decided.
+                let error = SessionError::Engine(sessionkit_core::Error::Interrupted);
+                let mut res = (self.on_error)(&error).map(B::from);
+                if let Some(cookie) = cookie {
+                    res.headers_mut().append(SET_COOKIE, cookie.clone());
+                }
+                add_vary_cookie(&mut res);
+                return res;
+            }
+        }
         self.respond(res, accessed, header)
     }
 
