@@ -29,7 +29,8 @@ pub enum Expiry {
     /// The configured policy (Django `set_expiry(None)`).
     #[default]
     Default,
-    /// Expire after this much inactivity (Django `set_expiry(seconds)`).
+    /// Expire after this much inactivity (Django `set_expiry(seconds)`). Stored in whole
+    /// seconds: stores that encode records drop a fraction of a second.
     Idle(#[serde(with = "secs")] Duration),
     /// Expire at this instant (Django `set_expiry(datetime)`).
     At(#[serde(with = "time::serde::timestamp")] OffsetDateTime),

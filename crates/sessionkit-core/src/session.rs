@@ -403,7 +403,9 @@ impl Session {
     }
 
     /// Adds `by` to the integer at `key` (0 when missing) and returns the new value.
-    /// Concurrent increments are all counted.
+    /// Concurrent increments are all counted. A value at `key` that is not an integer
+    /// counts as 0 and is replaced (so the operation can be replayed on any record);
+    /// the sum saturates at the bounds of `i64`.
     ///
     /// # Errors
     ///
