@@ -1,6 +1,7 @@
 //! Loading and saving: the rules every store gets for free.
 
 use std::future::Future;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, OnceLock};
 
 use time::OffsetDateTime;
@@ -81,9 +82,6 @@ pub(crate) struct State {
     /// The cycle starts a new session rather than carrying this one over (a login as
     /// another user): nothing of the old record but a pointer to the new one remains.
     pub(crate) restart: bool,
-    /// A save found the session ended by another request (a logout, a login as another
-    /// user) and dropped this request's changes.
-    pub(crate) interrupted: bool,
 }
 
 impl State {
@@ -100,7 +98,6 @@ impl State {
             client_has_cookie: false,
             id_read: false,
             restart: false,
-            interrupted: false,
             incoming: None,
             id: None,
             loaded: false,
@@ -983,19 +980,19 @@ impl Session {
     /// response leaves the browser's cookie, now the other user's, alone.
     fn superseded(&self, state: &mut State) -> Result<(), Error> {
         state.cookie = CookieAction::Keep;
-        Self::ended_elsewhere(state)
+        self.ended_elsewhere(state)
     }
 
     fn end_interrupted(&self, state: &mut State) -> Result<(), Error> {
         state.remove_cookie();
-        Self::ended_elsewhere(state)
+        self.ended_elsewhere(state)
     }
 
     /// The session ended under this request (deleted, or another user's now): nothing
-    /// of it stays in the handle.
-    fn ended_elsewhere(state: &mut State) -> Result<(), Error> {
+    /// of it stays in the handle, and [`Session::interrupted`] says so.
+    fn ended_elsewhere(&self, state: &mut State) -> Result<(), Error> {
         metrics::save_interrupted();
-        state.interrupted = true;
+        self.inner.interrupted.store(true, Ordering::SeqCst);
         state.settle(None, None);
         Err(Error::Interrupted)
     }

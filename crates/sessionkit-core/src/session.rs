@@ -93,6 +93,8 @@ pub(crate) struct Inner<P: ?Sized = dyn Presented> {
     pub(crate) presented_cookie: bool,
     /// Set before the state is first locked: a handle nobody used ends without the lock.
     touched: AtomicBool,
+    /// Set when a save found the session ended by another request.
+    pub(crate) interrupted: AtomicBool,
     state: Mutex<State>,
     /// Last, so that one allocation holds it whatever its type.
     pub(crate) presented: P,
@@ -141,6 +143,7 @@ impl Session {
             config,
             presented_cookie: presented.may_carry_id(),
             touched: AtomicBool::new(false),
+            interrupted: AtomicBool::new(false),
             state: Mutex::new(State::new()),
             presented,
         });
@@ -603,8 +606,8 @@ impl Session {
     /// logout, or a login as another user) and dropped this request's changes: the
     /// layer then answers 400, as Django's `SessionInterrupted` does, while the cookie
     /// does what [`Session::finish`] said.
-    pub async fn interrupted(&self) -> bool {
-        self.state().await.interrupted
+    pub fn interrupted(&self) -> bool {
+        self.inner.interrupted.load(Ordering::SeqCst)
     }
 
     /// Whether any read or write touched the session (the layer adds `Vary: Cookie`).

@@ -638,7 +638,7 @@ impl Shared {
             Err(e) => Err(SessionError::Engine(e)),
         };
         if let Ok(cookie) = &header {
-            if session.interrupted().await {
+            if session.interrupted() {
                 // The handler's changes were dropped (a logout or a login as someone
                 // else ended the session meanwhile): the client learns it (400), and
                 // the cookie still does what the engine decided.
