@@ -1,6 +1,7 @@
 //! `CachedStore` with a memory cache in front of `SqliteStore` (`sqlite::memory:`, a
-//! private database per test): the shared conformance suite, and a run in which the
-//! cache goes down and comes back while requests keep succeeding.
+//! private database per test): the shared conformance suite, the HTTP lifecycle suite
+//! through `SessionLayer`, and a run in which the cache goes down and comes back while
+//! requests keep succeeding.
 
 mod common;
 
@@ -159,4 +160,13 @@ async fn every_request_succeeds_when_the_cache_goes_down_mid_run_and_nothing_sta
             "the durable store's data, not the cache's old entry"
         );
     }
+}
+
+mod http {
+    //! The HTTP lifecycle suite (cookies, `Vary`, saving, expiry, fixation, bad input,
+    //! concurrency over a socket) through `SessionLayer` on the same store.
+
+    use sessionkit_testkit::http::Subject;
+
+    sessionkit_testkit::http_conformance!(async { Some(Subject::server(super::store().await?)) });
 }

@@ -1,5 +1,6 @@
 //! `SqliteStore` on `sqlite::memory:`: the shared conformance suite, on the default
-//! table name. Every test gets a private in-memory database.
+//! table name, and the HTTP lifecycle suite through `SessionLayer`. Every test gets a
+//! private in-memory database.
 
 mod common;
 
@@ -53,4 +54,13 @@ async fn every_memory_store_is_a_database_of_its_own_shared_by_its_clones() {
         .await
         .expect("load");
     assert!(from_other.is_none(), "another memory store does not");
+}
+
+mod http {
+    //! The HTTP lifecycle suite (cookies, `Vary`, saving, expiry, fixation, bad input,
+    //! concurrency over a socket) through `SessionLayer` on the same store.
+
+    use sessionkit_testkit::http::Subject;
+
+    sessionkit_testkit::http_conformance!(async { Some(Subject::server(super::store().await?)) });
 }

@@ -126,6 +126,7 @@ macro_rules! http_conformance {
             push_and_increment_accumulate_across_requests
             test_cookie_is_seen_on_the_next_request_and_can_be_deleted
             typed_keys_round_trip_through_requests
+            reserved_looking_keys_are_plain_data_over_http
             // Saving, deleting, cookies and Vary (B, E11, H7, H10).
             fresh_read_only_request_sets_no_cookie_but_varies_on_cookie
             route_not_touching_the_session_sends_no_cookie_and_no_vary
@@ -138,6 +139,10 @@ macro_rules! http_conformance {
             save_every_request_never_saves_an_empty_session
             concurrent_logout_is_not_undone_by_a_later_save
             logout_twice_is_idempotent
+            read_only_calls_on_an_existing_session_send_no_cookie
+            writes_after_the_handler_in_an_inner_middleware_are_saved
+            streamed_and_empty_responses_still_save_and_set_the_cookie
+            explicit_save_in_the_handler_is_not_repeated_by_the_layer
             // Ids, fixation, bad input, signed ids (C, F, H).
             cycle_id_issues_a_new_id_keeps_data_and_kills_the_old_id
             login_changes_the_id_keeps_data_and_binds_the_user
@@ -156,12 +161,15 @@ macro_rules! http_conformance {
             every_cookie_attribute_is_configurable_on_set_and_removal_cookies
             invalid_cookie_settings_are_refused_at_build_time
             requests_outside_the_cookie_path_get_no_session_and_no_cookie
+            handler_set_cookie_headers_survive_next_to_the_session_cookie
             browser_session_setting_sends_cookies_without_max_age
             // Expiry (D).
             set_expiry_idle_sets_max_age
             set_expiry_at_sets_max_age_to_the_remaining_time
             set_expiry_browser_session_sends_no_max_age_or_expires
             set_expiry_default_restores_the_configured_age
+            set_expiry_getters_agree_with_the_cookie
+            set_expiry_in_the_past_ends_the_session_at_once
             // Concurrency over a real socket (H6).
             two_hundred_concurrent_pushes_over_a_socket_lose_nothing
         );
@@ -181,6 +189,7 @@ macro_rules! http_conformance {
             idle_session_expires_after_the_idle_timeout
             reading_does_not_extend_the_session_but_writing_does
             absolute_lifetime_caps_the_idle_timeout
+            per_session_idle_expiry_ends_the_session_after_n_seconds
         );
     };
 }

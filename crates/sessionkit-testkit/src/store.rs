@@ -1383,6 +1383,124 @@ where
     assert_eq!(empty.id().await, None, "an empty new session is not stored");
 }
 
+/// A16/B6/B7: `is_empty` says what a save does. A session with no data and no bound
+/// user is empty and is not stored; one with data is not empty and is stored; a stored
+/// session whose last key is removed is empty again and its record is deleted; a
+/// session bound to a user without any data (a login alone) is stored, so it is not
+/// empty, before and after the save and when opened again.
+pub async fn is_empty_agrees_with_what_save_stores<S>(store: S)
+where
+    S: SessionStore + Clone,
+{
+    let _shared = shared().await;
+    let fresh = open(&store, None);
+    assert!(
+        fresh.is_empty().await.expect("is_empty"),
+        "no data, no user"
+    );
+    fresh.save().await.expect("save of an empty session");
+    assert_eq!(fresh.id().await, None, "an empty session is not stored");
+
+    let with_data = open(&store, None);
+    with_data.insert("k", 1).await.expect("insert");
+    assert!(!with_data.is_empty().await.expect("is_empty"), "data");
+    with_data.save().await.expect("save");
+    let id = with_data.id().await.expect("a session with data is stored");
+    load_live(&store, &id.hash(), "a session with data").await;
+
+    let emptied = open(&store, Some(id.clone()));
+    assert!(
+        !emptied.is_empty().await.expect("is_empty"),
+        "loaded with data"
+    );
+    assert_eq!(emptied.remove::<i64>("k").await.expect("remove"), Some(1));
+    assert!(
+        emptied.is_empty().await.expect("is_empty"),
+        "last key removed"
+    );
+    emptied.save().await.expect("save of an emptied session");
+    assert!(
+        load(&store, &id.hash()).await.is_none(),
+        "an emptied session's record is deleted"
+    );
+
+    let user = unique("is-empty-user");
+    let login_only = open(&store, None);
+    login_only.login(&user).await.expect("login");
+    login_only.save().await.expect("save of a login alone");
+    let id = login_only.id().await.expect("a login alone is stored");
+    let stored = load_live(&store, &id.hash(), "a session holding only a user").await;
+    assert_eq!(stored.user.as_deref(), Some(user.as_str()));
+    assert!(stored.data.is_empty(), "{:?}", stored.data);
+    assert!(
+        !login_only.is_empty().await.expect("is_empty"),
+        "a session bound to a user is stored, so it is not empty"
+    );
+    let reopened = open(&store, Some(id));
+    assert!(
+        !reopened.is_empty().await.expect("is_empty"),
+        "a stored login-only session, opened again, is not empty"
+    );
+}
+
+/// A14: keys named like the record's own fields or like other frameworks' internals
+/// (`user`, `expiry`, `version`, `moved_to`, `id`, `data`, `_session_expiry`, `save`,
+/// ...) are plain data: they round-trip through the engine and the store and change
+/// nothing else. The record's user stays unset, its expiry override is the default
+/// (the 14-day idle timeout applies), its version is 1 and it has no rotation pointer;
+/// a session opened from it is anonymous with the default expiry.
+pub async fn reserved_looking_keys_are_plain_data<S>(store: S)
+where
+    S: SessionStore + Clone,
+{
+    let _shared = shared().await;
+    let value = json!({
+        "user": "mallory",
+        "expiry": {"kind": "at", "value": 0},
+        "version": 99,
+        "moved_to": new_id().hash().to_hex(),
+        "id": new_id().to_string(),
+        "data": {"user": "mallory"},
+        "created_at": 0,
+        "expires_at": 0,
+        "_session_expiry": 0,
+        "_permanent": true,
+        "cookie": {"maxAge": 0},
+        "save": "data, not a method",
+    });
+    let id = saved_session(&store, value.clone()).await;
+    let record = load_live(&store, &id.hash(), "a session with reserved-looking keys").await;
+    assert_eq!(
+        record.data,
+        data(value.clone()),
+        "every key is stored as data"
+    );
+    assert_eq!(record.user, None, "a `user` key binds no user");
+    assert_eq!(
+        record.expiry,
+        Expiry::Default,
+        "an `expiry` key sets no expiry"
+    );
+    assert_eq!(record.version, 1, "a `version` key is not the version");
+    assert_eq!(record.moved_to, None, "a `moved_to` key rotates nothing");
+    assert!(
+        record.expires_at > now() + Duration::days(13),
+        "the default idle timeout applies, not an `expires_at` key: {}",
+        record.expires_at
+    );
+
+    let session = open(&store, Some(id));
+    assert_eq!(session.user().await.expect("user"), None);
+    assert_eq!(session.expiry().await.expect("expiry"), Expiry::Default);
+    for (key, want) in data(value) {
+        assert_eq!(
+            session.get_value(&key).await.expect("get_value"),
+            Some(want),
+            "value under key {key:?}"
+        );
+    }
+}
+
 /// Non-ASCII keys and values (accents, CJK, emoji with joiners, right-to-left text) and
 /// keys and values with quotes, backslashes, control characters and NUL survive the
 /// store unchanged, directly and through the engine.

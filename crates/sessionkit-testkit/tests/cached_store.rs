@@ -13,6 +13,7 @@ use sessionkit_core::{
     CachedStore, ExpiredDeletion, IdHash, MemoryStore, Record, Session, SessionConfig, SessionId,
     SessionStore, StoreError,
 };
+use sessionkit_testkit::http::cases::CountingStore;
 use time::{Duration, OffsetDateTime};
 
 /// How a [`FaultyCache`] fails.
@@ -551,5 +552,66 @@ async fn capabilities_follow_the_durable_store() {
     assert_eq!(
         deletion.delete_expired(10).await.expect("delete_expired"),
         0
+    );
+}
+
+/// G7: write-through with reads from the cache. A session saved through the engine is
+/// in both stores at the same version; loading it again, through the engine or
+/// directly, reads the cache only (zero durable loads). A second save moves both
+/// stores to the next version with the same data, and the load after it again costs
+/// no durable read. Once the cache forgets the entry, a load reads the durable store
+/// and refills the cache.
+#[tokio::test]
+async fn cache_hit_reads_no_durable_store_and_saves_update_both() {
+    let durable = CountingStore::new(MemoryStore::new());
+    let store = CachedStore::new(MemoryStore::new(), durable.clone());
+    let session = Session::new(store.clone(), config());
+    session.insert("cart", ["apple"]).await.expect("insert");
+    session.save().await.expect("save");
+    let id = session.id().await.expect("a saved session has an id");
+    let loads = durable.loads();
+
+    let again = Session::open(store.clone(), config(), Some(id.clone()));
+    assert_eq!(
+        again.get::<Vec<String>>("cart").await.expect("get"),
+        Some(vec!["apple".to_owned()])
+    );
+    assert_eq!(durable.loads(), loads, "a cache hit reads no durable store");
+    again.push("cart", "pear").await.expect("push");
+    again.save().await.expect("save");
+    assert_eq!(durable.loads(), loads, "a save reads no durable store");
+    let loaded = store.load(&id.hash()).await.expect("load").expect("live");
+    assert_eq!(
+        durable.loads(),
+        loads,
+        "the saved version is served by the cache"
+    );
+
+    let cached = store
+        .cache()
+        .load(&id.hash())
+        .await
+        .expect("load")
+        .expect("cached");
+    let stored = store
+        .durable()
+        .load(&id.hash())
+        .await
+        .expect("load")
+        .expect("stored");
+    assert_eq!(stored.version, 2, "created, then one swap");
+    assert_eq!(cached, stored, "the cache holds the durable store's record");
+    assert_eq!(loaded, stored);
+    assert_eq!(stored.data["cart"], json!(["apple", "pear"]));
+
+    store.cache().delete(&id.hash()).await.expect("evict");
+    let loads = durable.loads();
+    let refilled = store.load(&id.hash()).await.expect("load").expect("live");
+    assert!(durable.loads() > loads, "a miss reads the durable store");
+    assert_eq!(refilled, stored);
+    assert_eq!(
+        store.cache().load(&id.hash()).await.expect("load"),
+        Some(stored),
+        "and refills the cache"
     );
 }

@@ -1,8 +1,8 @@
-//! `FileStore`: the shared conformance suite (each test in its own temporary
-//! directory, removed afterwards), plus what only a directory of files has: the
-//! start-up checks, file names and permissions, atomic writes, corrupt and foreign
-//! files, and compare-and-swap serialized by the file lock across store instances
-//! and across processes.
+//! `FileStore`: the shared conformance suite and the HTTP lifecycle suite (each test in
+//! its own temporary directory, removed afterwards), plus what only a directory of
+//! files has: the start-up checks, file names and permissions, atomic writes, corrupt
+//! and foreign files, and compare-and-swap serialized by the file lock across store
+//! instances and across processes.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -532,4 +532,15 @@ async fn pushes_from_four_processes_lose_nothing() {
         1 + (PROCESSES * PUSHES_PER_PROCESS) as u64,
         "one version per save"
     );
+}
+
+mod http {
+    //! The HTTP lifecycle suite (cookies, `Vary`, saving, expiry, fixation, bad input,
+    //! concurrency over a socket) through `SessionLayer` on a `FileStore` of its own.
+
+    use sessionkit_testkit::http::Subject;
+
+    sessionkit_testkit::http_conformance!(async {
+        Some(Subject::server(super::TempFileStore::new().await))
+    });
 }

@@ -179,6 +179,8 @@ pub async fn run_store_suite(store: &RedisStore) {
         login_binds_user_and_cycles_id
         flush_deletes_the_record
         emptied_session_is_deleted_at_save
+        is_empty_agrees_with_what_save_stores
+        reserved_looking_keys_are_plain_data
         unicode_keys_and_values_round_trip
         large_values_round_trip
         unknown_id_is_never_adopted
@@ -213,6 +215,8 @@ pub const SUITE_CASES: &[&str] = &[
     "login_binds_user_and_cycles_id",
     "flush_deletes_the_record",
     "emptied_session_is_deleted_at_save",
+    "is_empty_agrees_with_what_save_stores",
+    "reserved_looking_keys_are_plain_data",
     "unicode_keys_and_values_round_trip",
     "large_values_round_trip",
     "unknown_id_is_never_adopted",

@@ -125,6 +125,13 @@ pub fn app(layer: SessionLayer) -> Router {
 /// | `/gated/{key}/{value}` | reads, waits at [`AppState::gate`], then inserts |
 /// | `/test_cookie/set`, `/test_cookie/check`, `/test_cookie/delete` | Django's test cookie |
 /// | `/typed/cart/{item}`, `/typed/cart` | the typed key [`CART`] |
+/// | `/own_cookie/{key}/{value}` | inserts, and sets a cookie of its own (`theme=dark`) |
+/// | `/keys`, `/values`, `/len`, `/contains/{key}` | the read-only calls of that name |
+/// | `/insert_and_save/{key}/{value}` | inserts, then calls `Session::save` itself |
+/// | `/after_handler` | the handler never touches the session; a middleware inside the layer increments `after_handler` once the handler has answered |
+/// | `/stream/{key}/{value}` | inserts, then answers with a streamed body (`Body::from_stream`) |
+/// | `/no_content/{key}/{value}` | inserts, then answers `204 No Content` with an empty body |
+/// | `/expiry/show` | shows `expiry_age` (whole seconds), `expiry_date` (Unix seconds) and `expires_at_browser_close`, space-separated |
 ///
 /// Every route is served under `/app` too (`/app/insert/{key}/{value}`, …), for
 /// layers whose cookie Path is `/app`.
@@ -168,6 +175,20 @@ pub fn app_with(layer: SessionLayer, state: Arc<AppState>) -> Router {
         .route("/test_cookie/delete", get(test_cookie_delete))
         .route("/typed/cart/{item}", get(typed_cart_add))
         .route("/typed/cart", get(typed_cart))
+        .route("/own_cookie/{key}/{value}", get(own_cookie))
+        .route("/keys", get(keys))
+        .route("/values", get(values))
+        .route("/len", get(len))
+        .route("/contains/{key}", get(contains))
+        .route("/insert_and_save/{key}/{value}", get(insert_and_save))
+        .route(
+            "/after_handler",
+            get(|| async { "handled" })
+                .layer(axum::middleware::from_fn(increment_after_the_handler)),
+        )
+        .route("/stream/{key}/{value}", get(stream))
+        .route("/no_content/{key}/{value}", get(no_content))
+        .route("/expiry/show", get(expiry_show))
         .with_state(state);
     // Every route again under `/app`, for layers whose cookie Path is `/app`.
     Router::new()
@@ -372,6 +393,19 @@ async fn vary_twice(session: Session) -> Result<Response, AppError> {
     Ok(res)
 }
 
+async fn own_cookie(
+    session: Session,
+    Path((key, value)): Path<(String, String)>,
+) -> Result<Response, AppError> {
+    session.insert(&key, value).await?;
+    let mut res = "set".into_response();
+    res.headers_mut().append(
+        axum::http::header::SET_COOKIE,
+        HeaderValue::from_static("theme=dark; Path=/"),
+    );
+    Ok(res)
+}
+
 async fn gated(
     State(state): State<Arc<AppState>>,
     session: Session,
@@ -407,4 +441,62 @@ async fn typed_cart_add(session: Session, Path(item): Path<String>) -> Reply {
 
 async fn typed_cart(session: Session) -> Reply {
     Ok(CART.get(&session).await?.unwrap_or_default().join(","))
+}
+
+async fn keys(session: Session) -> Reply {
+    Ok(session.keys().await?.join(","))
+}
+
+async fn values(session: Session) -> Reply {
+    Ok(Value::Array(session.values().await?).to_string())
+}
+
+async fn len(session: Session) -> Reply {
+    Ok(session.len().await?.to_string())
+}
+
+async fn contains(session: Session, Path(key): Path<String>) -> Reply {
+    Ok(session.contains(&key).await?.to_string())
+}
+
+async fn insert_and_save(session: Session, Path((key, value)): Path<(String, String)>) -> Reply {
+    session.insert(&key, value).await?;
+    session.save().await?;
+    Ok("ok".to_owned())
+}
+
+/// The middleware of `/after_handler`: runs inside the session layer and writes once
+/// the handler has answered.
+async fn increment_after_the_handler(
+    session: Session,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Result<Response, AppError> {
+    let res = next.run(req).await;
+    session.increment("after_handler", 1).await?;
+    Ok(res)
+}
+
+async fn stream(
+    session: Session,
+    Path((key, value)): Path<(String, String)>,
+) -> Result<Response, AppError> {
+    session.insert(&key, value).await?;
+    let chunks = axum::body::Body::from("streamed").into_data_stream();
+    Ok(axum::body::Body::from_stream(chunks).into_response())
+}
+
+async fn no_content(
+    session: Session,
+    Path((key, value)): Path<(String, String)>,
+) -> Result<StatusCode, AppError> {
+    session.insert(&key, value).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn expiry_show(session: Session) -> Reply {
+    let age = session.expiry_age().await?.whole_seconds();
+    let date = session.expiry_date().await?.unix_timestamp();
+    let browser = session.expires_at_browser_close().await?;
+    Ok(format!("{age} {date} {browser}"))
 }

@@ -141,6 +141,24 @@ pub async fn every_cookie_attribute_is_configurable_on_set_and_removal_cookies(s
     }
 }
 
+/// E10: a cookie the handler sets itself survives next to the session cookie, on the
+/// response that creates the session and on one that renews it.
+pub async fn handler_set_cookie_headers_survive_next_to_the_session_cookie(subject: Subject) {
+    let mut c = subject.client();
+    for (round, value) in [("creates", "v"), ("renews", "w")] {
+        let r = c.get(&format!("/own_cookie/k/{value}")).await.ok();
+        let all = r.set_cookies();
+        let theme = all.iter().find(|c| c.name == "theme");
+        assert!(
+            theme.is_some_and(|t| t.raw.starts_with("theme=dark")),
+            "{round}: {all:?}"
+        );
+        assert!(r.session_cookie().is_some(), "{round}: {all:?}");
+        assert_eq!(all.len(), 2, "{round}: {all:?}");
+    }
+    assert_eq!(c.get("/get/k").await.ok().body, "w");
+}
+
 /// E3: outside the cookie's Path the browser never sends the cookie back, so a request
 /// there gets no session (the extractor says why) and no cookie; below the Path, and
 /// at the Path itself, sessions work.

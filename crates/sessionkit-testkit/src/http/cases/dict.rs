@@ -146,3 +146,42 @@ pub async fn typed_keys_round_trip_through_requests(subject: Subject) {
     assert_eq!(r.status, 500, "type mismatch surfaces: {}", r.body);
     assert!(r.session_cookie().is_none());
 }
+
+/// A14: keys that look like the session's own fields (`user`, `expiry`, `version`,
+/// `moved_to`, `id`, `_session_expiry`, `save`) are plain data over HTTP: each reads
+/// back as inserted, `/insert/user/mallory` logs nobody in, and the cookie keeps the
+/// default lifetime (14 days).
+pub async fn reserved_looking_keys_are_plain_data_over_http(subject: Subject) {
+    let mut c = subject.client();
+    let keys = [
+        "user",
+        "expiry",
+        "version",
+        "moved_to",
+        "id",
+        "_session_expiry",
+        "save",
+    ];
+    for key in keys {
+        let set = c
+            .get(&format!("/insert/{key}/mallory"))
+            .await
+            .ok()
+            .new_cookie();
+        crate::http::cases::cookies::assert_lifetime(&set, 14 * 86_400);
+    }
+    for key in keys {
+        assert_eq!(
+            c.get(&format!("/get/{key}")).await.ok().body,
+            "mallory",
+            "{key}"
+        );
+    }
+    assert_eq!(c.get("/whoami").await.ok().body, "anonymous");
+    assert_eq!(c.get("/len").await.ok().body, keys.len().to_string());
+    let id = c.get("/id").await.ok().body;
+    if !subject.is_cookie_store() {
+        assert_ne!(id, "mallory", "the `id` key is not the session id");
+        assert_ne!(id, NONE, "the session is stored");
+    }
+}

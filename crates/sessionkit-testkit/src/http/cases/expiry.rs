@@ -1,12 +1,13 @@
 //! Expiry over HTTP (catalogue section D). The client's jar replays cookies past their
 //! Max-Age, so every "gone" here is checked on the server side too.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use time::OffsetDateTime;
 
 use crate::http::app::NONE;
 use crate::http::cases::cookies::assert_lifetime;
+use crate::http::client::Client;
 use crate::http::Subject;
 
 /// D2: `set_expiry(Idle(n))` sends Max-Age n and keeps the data.
@@ -173,4 +174,104 @@ pub async fn absolute_lifetime_caps_the_idle_timeout(subject: Subject) {
     assert_lifetime(&set, 1);
     marks.at(2.2).await;
     assert_eq!(c.get("/get/k").await.ok().body, NONE);
+}
+
+/// What `/expiry/show` reports: `expiry_age` in whole seconds, `expiry_date` in Unix
+/// seconds, and `expires_at_browser_close`.
+async fn shown_expiry(c: &mut Client) -> (i64, i64, bool) {
+    let body = c.get("/expiry/show").await.ok().body;
+    let parsed = match body.split(' ').collect::<Vec<_>>()[..] {
+        [age, date, browser] => age
+            .parse()
+            .ok()
+            .zip(date.parse().ok())
+            .zip(browser.parse().ok())
+            .map(|((age, date), browser)| (age, date, browser)),
+        _ => None,
+    };
+    parsed.unwrap_or_else(|| panic!("/expiry/show: {body:?}"))
+}
+
+fn unix_seconds(at: SystemTime) -> i64 {
+    let since = at
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .expect("cookie dates are after 1970");
+    i64::try_from(since.as_secs()).expect("a cookie date fits in i64")
+}
+
+/// D2: the getters agree with the cookie. By default `expiry_age` is the idle timeout
+/// (14 days); after `set_expiry(Idle(60 s))` it is about 60 s, `expiry_date` is the
+/// cookie's `Expires` (about now + 60 s, Max-Age=60) and `expires_at_browser_close`
+/// is false; after `set_expiry(BrowserSession)` it is true and the cookie has neither
+/// Max-Age nor Expires.
+pub async fn set_expiry_getters_agree_with_the_cookie(subject: Subject) {
+    let mut c = subject.client();
+    c.get("/insert/k/v").await.ok().new_cookie();
+    let (age, _, browser) = shown_expiry(&mut c).await;
+    assert!((age - 14 * 86_400).abs() <= 2, "default age {age}");
+    assert!(!browser, "a persistent cookie by default");
+
+    let set = c.get("/expiry/idle/60").await.ok().new_cookie();
+    assert_lifetime(&set, 60);
+    let cookie_expires = unix_seconds(set.expires.expect("assert_lifetime saw Expires"));
+    let (age, date, browser) = shown_expiry(&mut c).await;
+    assert!((age - 60).abs() <= 1, "expiry_age {age} s, Max-Age 60");
+    let now = OffsetDateTime::now_utc().unix_timestamp();
+    assert!(
+        (date - (now + 60)).abs() <= 2,
+        "expiry_date {date}, now {now}"
+    );
+    assert!(
+        (date - cookie_expires).abs() <= 2,
+        "expiry_date {date}, cookie Expires {cookie_expires}: {}",
+        set.raw
+    );
+    assert!(!browser, "an idle expiry is not a browser-session cookie");
+
+    let set = c.get("/expiry/browser").await.ok().new_cookie();
+    assert_eq!(set.max_age, None, "{}", set.raw);
+    assert_eq!(set.expires, None, "{}", set.raw);
+    let (_, _, browser) = shown_expiry(&mut c).await;
+    assert!(
+        browser,
+        "expires_at_browser_close after set_expiry(BrowserSession)"
+    );
+}
+
+/// D2/D8: a per-session idle expiry of one second (`set_expiry(Idle(1 s))`, the app
+/// keeping its 14-day default) ends that session after a second: still there at
+/// 0.4 s, gone at 1.3 s, even for a client that keeps replaying the cookie.
+pub async fn per_session_idle_expiry_ends_the_session_after_n_seconds(subject: Subject) {
+    let mut c = subject.client();
+    c.get("/insert/k/v").await.ok().new_cookie();
+    let marks = SecondMarks::start().await;
+    let set = c.get("/expiry/idle/1").await.ok().new_cookie();
+    assert_lifetime(&set, 1);
+    marks.at(0.4).await;
+    assert_eq!(c.get("/get/k").await.ok().body, "v", "not expired yet");
+    marks.at(1.3).await;
+    assert_eq!(c.get("/get/k").await.ok().body, NONE, "expired");
+    assert_eq!(c.get("/id").await.ok().body, NONE);
+}
+
+/// D7: `set_expiry` with a date in the past (`/expiry/at/-10`: ten seconds ago) ends
+/// the session at once: the response removes the cookie (or sends Max-Age=0), the
+/// jar's next request is empty, and (server stores) the old cookie replayed finds
+/// nothing.
+pub async fn set_expiry_in_the_past_ends_the_session_at_once(subject: Subject) {
+    let mut c = subject.client();
+    c.get("/insert/k/v").await.ok().new_cookie();
+    let old = c.expect_cookie();
+    let r = c.get("/expiry/at/-10").await.ok();
+    let ended = r
+        .session_cookie()
+        .unwrap_or_else(|| panic!("the response must end the cookie (body {:?})", r.body));
+    assert!(ended.is_removal(), "{}", ended.raw);
+    assert!(c.cookie().is_none(), "the jar dropped the cookie");
+    assert_eq!(c.get("/get/k").await.ok().body, NONE);
+    if subject.skip_cookie_store("cannot revoke the cookie it issued before (by nature)") {
+        return;
+    }
+    assert_eq!(c.get_as("/get/k", &old).await.ok().body, NONE);
+    assert_eq!(c.get_as("/id", &old).await.ok().body, NONE);
 }

@@ -1,10 +1,15 @@
 //! When the layer saves, deletes and sends cookies (catalogue section B, E11, H7, H10).
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
-use sessionkit::SessionStore;
+use async_trait::async_trait;
+use sessionkit::store::StoreError;
+use sessionkit::{IdHash, Record, SessionId, SessionLayer, SessionStore};
+use time::OffsetDateTime;
 
-use crate::http::app::{AppState, NONE};
+use crate::http::app::{app, AppState, NONE};
 use crate::http::client::{send, Client};
 use crate::http::{build, Subject};
 
@@ -339,4 +344,168 @@ pub async fn store_failure_fails_closed_through_the_error_handler<S: SessionStor
     let r = custom.get_as("/untouched", &id).await.ok();
     assert_eq!(r.body, "untouched");
     assert!(r.set_cookies().is_empty());
+}
+
+/// The stored record of the client's session (server stores), found through `/id`.
+async fn stored_record(store: &Arc<dyn SessionStore>, c: &mut Client) -> Record {
+    let id = c.get("/id").await.ok().body;
+    let id = SessionId::parse(&id).unwrap_or_else(|| panic!("/id shows an id: {id}"));
+    store
+        .load(&id.hash())
+        .await
+        .expect("the store answers")
+        .expect("the session is stored")
+}
+
+/// A9: on an existing session, the read-only calls (`keys`, `values`, `items`, `len`,
+/// `contains`, `get`) send no cookie and exactly one `Vary: Cookie`, and (server
+/// stores) leave the stored record as it was: same data, same version, not touched.
+pub async fn read_only_calls_on_an_existing_session_send_no_cookie(subject: Subject) {
+    let mut c = subject.client();
+    c.get("/insert/k/v").await.ok().new_cookie();
+    let before = match subject.store() {
+        Some(store) => Some(stored_record(store, &mut c).await),
+        None => None,
+    };
+    let reads = [
+        ("/keys", "k"),
+        ("/values", r#"["v"]"#),
+        ("/items", r#"{"k":"v"}"#),
+        ("/len", "1"),
+        ("/contains/k", "true"),
+        ("/contains/missing", "false"),
+        ("/get/k", "v"),
+        ("/get/missing", NONE),
+    ];
+    for (path, shown) in reads {
+        let r = c.get(path).await.ok();
+        assert_eq!(r.body, shown, "{path}");
+        assert!(
+            r.session_cookie().is_none(),
+            "{path}: {:?}",
+            r.session_cookie()
+        );
+        assert_eq!(r.vary_cookie_count(), 1, "{path}: Vary {:?}", r.vary());
+    }
+    if let (Some(store), Some(before)) = (subject.store(), before) {
+        let after = stored_record(store, &mut c).await;
+        assert_eq!(after.data, before.data, "reads change no data");
+        assert_eq!(after.version, before.version, "reads write nothing");
+        assert_eq!(after.last_seen, before.last_seen, "reads touch nothing");
+        assert_eq!(after.expires_at, before.expires_at, "reads extend nothing");
+    }
+}
+
+/// B11: a middleware inside the session layer that writes to the session after the
+/// handler has answered (`next.run(req).await`, then a write) is saved: the write
+/// creates the session, changes an existing one, and is read on the next request.
+pub async fn writes_after_the_handler_in_an_inner_middleware_are_saved(subject: Subject) {
+    let mut c = subject.client();
+    let r = c.get("/after_handler").await.ok();
+    assert_eq!(r.body, "handled");
+    r.new_cookie();
+    assert_eq!(c.get("/get/after_handler").await.ok().body, "1");
+    c.get("/after_handler").await.ok().new_cookie();
+    assert_eq!(c.get("/get/after_handler").await.ok().body, "2");
+}
+
+/// H8: a streamed response (`Body::from_stream`, no length known up front) and an
+/// empty `204 No Content` still save the session and carry its cookie, for a new
+/// session and for an existing one; the values persist.
+pub async fn streamed_and_empty_responses_still_save_and_set_the_cookie(subject: Subject) {
+    let mut c = subject.client();
+    let r = c.get("/stream/a/1").await.ok();
+    assert_eq!(r.body, "streamed");
+    r.new_cookie();
+    let r = c.get("/no_content/b/2").await;
+    assert_eq!(r.status, 204, "{}", r.body);
+    assert!(r.body.is_empty(), "{:?}", r.body);
+    r.new_cookie();
+    c.get("/stream/c/3").await.ok().new_cookie();
+    assert_eq!(
+        c.get("/items").await.ok().body,
+        r#"{"a":"1","b":"2","c":"3"}"#
+    );
+
+    let mut fresh = subject.client();
+    let r = fresh.get("/no_content/d/4").await;
+    assert_eq!(r.status, 204, "{}", r.body);
+    r.new_cookie();
+    assert_eq!(fresh.get("/get/d").await.ok().body, "4");
+}
+
+/// Counts the write calls (`create`, `compare_and_swap`, `touch`, `delete`) reaching
+/// the store it wraps.
+#[derive(Debug, Clone)]
+struct WriteCounting {
+    inner: Arc<dyn SessionStore>,
+    writes: Arc<AtomicUsize>,
+}
+
+impl WriteCounting {
+    fn writes(&self) -> usize {
+        self.writes.load(Ordering::SeqCst)
+    }
+
+    fn count(&self) {
+        self.writes.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+#[async_trait]
+impl SessionStore for WriteCounting {
+    async fn load(&self, id: &IdHash) -> Result<Option<Record>, StoreError> {
+        self.inner.load(id).await
+    }
+    async fn create(&self, record: &Record) -> Result<(), StoreError> {
+        self.count();
+        self.inner.create(record).await
+    }
+    async fn compare_and_swap(&self, record: &Record, expected: u64) -> Result<bool, StoreError> {
+        self.count();
+        self.inner.compare_and_swap(record, expected).await
+    }
+    async fn touch(
+        &self,
+        id: &IdHash,
+        expires_at: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        self.count();
+        self.inner.touch(id, expires_at, now).await
+    }
+    async fn delete(&self, id: &IdHash) -> Result<bool, StoreError> {
+        self.count();
+        self.inner.delete(id).await
+    }
+}
+
+/// B15: a handler that saves its session itself (`Session::save`) is not saved again
+/// by the layer: one store write and one `Set-Cookie` per request, for a new session
+/// (the create) and for an existing one (the swap).
+pub async fn explicit_save_in_the_handler_is_not_repeated_by_the_layer(subject: Subject) {
+    let Some(store) = subject.store().cloned() else {
+        let mut c = subject.client();
+        c.get("/insert_and_save/a/1").await.ok().new_cookie();
+        c.get("/insert_and_save/b/2").await.ok().new_cookie();
+        assert_eq!(c.get("/items").await.ok().body, r#"{"a":"1","b":"2"}"#);
+        eprintln!("skipped (write count): cookie store makes no store calls to count");
+        return;
+    };
+    let counting = WriteCounting {
+        inner: store,
+        writes: Arc::default(),
+    };
+    let mut c = Client::new(app(build(SessionLayer::builder(counting.clone()))));
+    // `Client::get` itself fails on a second session `Set-Cookie`.
+    let r = c.get("/insert_and_save/a/1").await.ok();
+    assert_eq!(r.set_cookies().len(), 1, "{:?}", r.set_cookies());
+    r.new_cookie();
+    assert_eq!(counting.writes(), 1, "a new session: one create");
+    let r = c.get("/insert_and_save/b/2").await.ok();
+    assert_eq!(r.set_cookies().len(), 1, "{:?}", r.set_cookies());
+    r.new_cookie();
+    assert_eq!(counting.writes(), 2, "an existing session: one swap");
+    assert_eq!(c.get("/items").await.ok().body, r#"{"a":"1","b":"2"}"#);
+    assert_eq!(counting.writes(), 2, "a read writes nothing");
 }
