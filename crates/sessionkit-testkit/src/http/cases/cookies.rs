@@ -289,7 +289,7 @@ pub async fn invalid_cookie_settings_are_refused_at_build_time(subject: Subject)
     );
 }
 
-/// D4 (global): with browser-session cookies switched on, cookies carry no Max-Age or
+/// D10 (global): with browser-session cookies switched on, cookies carry no Max-Age or
 /// Expires unless a session sets its own expiry.
 pub async fn browser_session_setting_sends_cookies_without_max_age(subject: Subject) {
     let mut c = subject.client_of(subject.builder().with_browser_session(true));

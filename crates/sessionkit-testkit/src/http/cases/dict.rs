@@ -95,7 +95,7 @@ pub async fn update_merges_every_entry(subject: Subject) {
     );
 }
 
-/// B12: a write is visible to a read later in the same request.
+/// A2: a write is visible to a read later in the same request.
 pub async fn writes_are_visible_to_reads_in_the_same_request(subject: Subject) {
     let mut c = subject.client();
     let r = c.get("/insert_then_get/k/fresh").await.ok();

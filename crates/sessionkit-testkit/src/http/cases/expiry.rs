@@ -124,7 +124,7 @@ impl SecondMarks {
     }
 }
 
-/// D10/D12: with a 2 s idle timeout, a session only read at 1 s is gone at 2.2 s
+/// D11/D12: with a 2 s idle timeout, a session only read at 1 s is gone at 2.2 s
 /// (reading does not extend it, and sends no cookie), while one written at 1 s is still
 /// there at 2.2 s (a write slides the expiry).
 pub async fn reading_does_not_extend_the_session_but_writing_does(subject: Subject) {

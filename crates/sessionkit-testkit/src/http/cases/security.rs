@@ -96,7 +96,7 @@ pub async fn rotated_away_id_forwards_within_the_grace_window_then_dies(subject:
     assert_eq!(c.get("/get/k").await.ok().body, "v", "the new id lives on");
 }
 
-/// C6: `login` cycles the id (fixation defence), keeps the data and binds the user;
+/// C5 (login): `login` cycles the id (fixation defence), keeps the data and binds the user;
 /// the pre-login cookie is dead for anyone else at once (another browser, as a fixation
 /// attacker would be) and, without a grace window, for everyone.
 pub async fn login_changes_the_id_keeps_data_and_binds_the_user(subject: Subject) {
