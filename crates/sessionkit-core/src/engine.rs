@@ -402,9 +402,15 @@ impl Session {
             metrics::suspicious("rotated_id");
             return Ok(None);
         };
-        let record = self
+        let record = match self
             .timed("load", self.inner.store.load_shared(&next))
-            .await?;
+            .await?
+        {
+            // Rotated again since (a login submitted twice): the client held the first
+            // id legitimately, so the later rotations are followed as a save follows them.
+            Some(record) if record.moved_to.is_some() => self.successor(state, record).await?,
+            other => other,
+        };
         state.forwarded = record.is_some();
         Ok(record)
     }
@@ -667,6 +673,19 @@ impl Session {
             state.settle(None, None);
             return Ok(());
         }
+        self.create_and_retire(state, record, current, now).await
+    }
+
+    /// Stores `record`, the copy of `old` that a cycle made, under a new id, then turns
+    /// `old` into a pointer to it. Writes that other requests land on `old` meanwhile
+    /// are copied over first: each was acknowledged to its client.
+    async fn create_and_retire(
+        &self,
+        state: &mut State,
+        record: Record,
+        current: Arc<Record>,
+        now: OffsetDateTime,
+    ) -> Result<(), Error> {
         // Kept to bring changes that other requests write to the old record while this
         // one copies it over (create resets the handle's operations).
         let changes = state.changes.clone();
@@ -694,11 +713,13 @@ impl Session {
     }
 
     /// A cycle whose id another request rotated first (a login submitted twice, here or
-    /// on another server). That request's new record stays as it is, and so does the
-    /// pointer to it: a browser that abandoned the first request never saw its cookie,
-    /// one that saw both keeps the last, so either id must keep working. This request
-    /// creates its own new record from the other one's data (not from the pointer's,
-    /// which is empty) and sends its id.
+    /// on another server). This request creates its own new record from the other one's
+    /// data (not from the pointer's, which is empty), sends its id, and turns the other
+    /// new record into a pointer to its own: a browser keeps the last response's cookie,
+    /// which for a form submitted twice is this one (the browser abandoned the first),
+    /// and every write that requests of the old id land meanwhile follows the pointers
+    /// to it instead of staying behind in a session nobody's cookie names. The first
+    /// id keeps working through its pointer for the grace window.
     async fn cycle_after_rotation(
         &self,
         state: &mut State,
@@ -713,15 +734,16 @@ impl Session {
             return self.end_interrupted(state);
         };
         state.forwarded = false;
-        let record = if other.user.is_some() && other.user != state.view.user {
-            // Logged in as someone else meanwhile: none of their data is handed over.
+        if other.user.is_some() && other.user != state.view.user {
+            // Logged in as someone else meanwhile: none of their data is handed over,
+            // and their session stays theirs.
             let mut empty = Record::new(other.id, Data::new(), now, now);
             empty.created_at = other.created_at;
-            self.fresh_record(state, now, Some(&empty))
-        } else {
-            self.fresh_record(state, now, Some(&*other))
-        };
-        self.create(state, record, now).await
+            let record = self.fresh_record(state, now, Some(&empty));
+            return self.create(state, record, now).await;
+        }
+        let record = self.fresh_record(state, now, Some(&*other));
+        self.create_and_retire(state, record, other, now).await
     }
 
     /// Rewrites the record a cycle just created (nobody else knows its id yet) from a

@@ -97,6 +97,74 @@ async fn a_login_submitted_twice_gives_two_working_ids_that_both_keep_the_data()
     Ok(())
 }
 
+/// A form submitted twice: the browser keeps the second login's cookie. Writes that
+/// requests of the old id (or of the first login's id) land after the second login
+/// copied the session must end up in the session that cookie names, not in the first
+/// login's record, which nobody's cookie names any more.
+#[tokio::test]
+async fn writes_racing_a_login_submitted_twice_land_in_the_session_of_the_last_login(
+) -> Result<(), Error> {
+    let stores = [MemoryStore::new(), MemoryStore::new().compact()];
+    // The second login loads the old record before or after the first one rotates it.
+    for (store, second_loads_first) in stores.iter().flat_map(|s| [(s, true), (s, false)]) {
+        let old = stored_cart(store, &["apple"]).await?;
+        let first = open(store, &old);
+        first.login("ada").await?;
+        let second = open(store, &old);
+        if second_loads_first {
+            second.login("ada").await?;
+        }
+        let (_, cookie) = first.finish(false).await;
+        let CookieAction::Set { id: one, .. } = cookie? else {
+            panic!("the first login sets its new id's cookie");
+        };
+        // Loaded through the old id before the second login, written after it.
+        let early = open(store, &old);
+        assert_eq!(
+            early.get::<Vec<String>>("cart").await?.map(|c| c.len()),
+            Some(1)
+        );
+        if !second_loads_first {
+            second.login("ada").await?;
+        }
+        let (_, cookie) = second.finish(false).await;
+        let CookieAction::Set { id: two, .. } = cookie? else {
+            panic!("the second login sets its new id's cookie");
+        };
+        early.push("cart", "pear").await?;
+        let (_, outcome) = early.finish(false).await;
+        assert_eq!(outcome?, CookieAction::Keep, "no old id is sent back");
+        // Presented after the second login, through the old id and the first login's.
+        for (id, item) in [(&old, "plum"), (&one, "fig")] {
+            let late = open(store, id);
+            late.push("cart", item).await?;
+            let (_, outcome) = late.finish(false).await;
+            assert_eq!(
+                outcome?,
+                CookieAction::Keep,
+                "{item}: no old id is sent back"
+            );
+        }
+        let order = if second_loads_first {
+            "before"
+        } else {
+            "after"
+        };
+        assert_eq!(
+            cart(store, &two).await?,
+            ["apple", "pear", "plum", "fig"],
+            "second login loaded {order} the first rotated"
+        );
+        assert_eq!(open(store, &two).user().await?.as_deref(), Some("ada"));
+        assert_eq!(
+            cart(store, &one).await?,
+            ["apple", "pear", "plum", "fig"],
+            "the first login's id still works in the grace window, as the same session"
+        );
+    }
+    Ok(())
+}
+
 #[tokio::test]
 async fn two_logins_as_different_users_at_once_hand_no_data_from_one_to_the_other(
 ) -> Result<(), Error> {
