@@ -8,8 +8,7 @@ use http::StatusCode;
 use crate::Session;
 
 /// The extractor's rejection: the request carries no session, which means the
-/// session layer is not installed on this route, or the request's path is outside the
-/// session cookie's Path (where the browser would never send the cookie back).
+/// session layer is not installed on this route.
 #[derive(Debug, Clone, Copy)]
 pub struct MissingSessionLayer;
 
@@ -17,7 +16,7 @@ impl IntoResponse for MissingSessionLayer {
     fn into_response(self) -> Response {
         (
             StatusCode::INTERNAL_SERVER_ERROR,
-            "No session in request extensions: is `SessionLayer` installed on this route, and does its cookie Path cover this request's path?",
+            "No session in request extensions: is `SessionLayer` installed on this route?",
         )
             .into_response()
     }

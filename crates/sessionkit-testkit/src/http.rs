@@ -160,7 +160,6 @@ macro_rules! http_conformance {
             default_cookie_attributes_are_safe
             every_cookie_attribute_is_configurable_on_set_and_removal_cookies
             invalid_cookie_settings_are_refused_at_build_time
-            requests_outside_the_cookie_path_get_no_session_and_no_cookie
             handler_set_cookie_headers_survive_next_to_the_session_cookie
             browser_session_setting_sends_cookies_without_max_age
             // Expiry (D).

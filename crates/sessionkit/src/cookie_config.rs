@@ -136,15 +136,6 @@ impl CookieConfig {
         Ok(())
     }
 
-    /// Whether a browser sends the cookie with a request for `path` (RFC 6265's
-    /// path-match): the cookie's Path itself, or a path below it.
-    pub fn covers(&self, path: &str) -> bool {
-        let Some(rest) = path.strip_prefix(self.path.as_str()) else {
-            return false;
-        };
-        rest.is_empty() || self.path.ends_with('/') || rest.starts_with('/')
-    }
-
     /// The value of the first cookie named exactly like the session cookie, across
     /// every `Cookie` header. Oversized values are ignored.
     pub(crate) fn find<'h>(&self, headers: &'h HeaderMap) -> Option<&'h str> {
@@ -405,31 +396,6 @@ mod tests {
         }
         assert_eq!(bad(|c| c.path = "/shop/a b".into()), Ok(()));
         assert_eq!(bad(|c| c.name = "__Host-id".into()), Ok(()));
-    }
-
-    #[test]
-    fn the_cookie_covers_its_path_and_the_paths_below_it_only() {
-        let at = |path: &str| CookieConfig {
-            path: path.into(),
-            ..CookieConfig::default()
-        };
-        for request in ["/", "/app", "/anything/deeper"] {
-            assert!(at("/").covers(request), "{request}");
-        }
-        for request in ["/app", "/app/", "/app/cart/1"] {
-            assert!(at("/app").covers(request), "{request}");
-            assert!(
-                at("/app/").covers(request) || request == "/app",
-                "{request}"
-            );
-        }
-        for request in ["/", "/apple", "/ap", "/other/app", "/APP"] {
-            assert!(!at("/app").covers(request), "{request}");
-        }
-        assert!(
-            !at("/app/").covers("/app"),
-            "RFC 6265: /app/ does not cover /app"
-        );
     }
 
     #[test]

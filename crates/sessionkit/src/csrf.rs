@@ -146,7 +146,7 @@ impl Rejection {
         let (status, text) = match self {
             Self::NoSession => (
                 StatusCode::INTERNAL_SERVER_ERROR,
-                "CSRF check misconfigured: CsrfLayer must be installed inside SessionLayer, on paths its cookie Path covers.".to_owned(),
+                "CSRF check misconfigured: CsrfLayer must be installed inside SessionLayer.".to_owned(),
             ),
             Self::Origin(origin) => (
                 StatusCode::FORBIDDEN,

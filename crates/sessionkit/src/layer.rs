@@ -164,10 +164,10 @@ impl SessionLayerBuilder {
         self
     }
 
-    /// Cookie `Path` (default `/`). Requests outside it (by RFC 6265's path-match on
-    /// the request path this layer sees) get no session: the browser would not send
-    /// the cookie back there. Behind `Router::nest` the path a layer sees lacks the
-    /// prefix, so install a layer with a Path on the outer router.
+    /// Cookie `Path` (default `/`). The layer does not compare request paths with it:
+    /// behind `Router::nest` or a proxy that strips a prefix it cannot know the path
+    /// the browser sees. Install the layer on the routes the Path covers; a session
+    /// created on a route outside it would get a cookie the browser never sends back.
     pub fn with_path(mut self, path: &str) -> Self {
         path.clone_into(&mut self.cookie.path);
         self
@@ -501,17 +501,6 @@ where
 
     fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
         let shared = self.shared.clone();
-        if !shared.cookie.covers(req.uri().path()) {
-            // Outside the cookie's Path the browser never sends the cookie back: a
-            // session here could only be a new one, lost after the response. Such
-            // requests get no session (the extractor says why).
-            return ResponseFuture {
-                step: Step::Handler {
-                    future: self.inner.call(req),
-                    request: None,
-                },
-            };
-        }
         let (store, slot): (Arc<dyn SessionStore>, _) = match &shared.backend {
             Backend::Server(store) => (store.clone(), None),
             Backend::Cookie(cookie_store) => {

@@ -159,30 +159,6 @@ pub async fn handler_set_cookie_headers_survive_next_to_the_session_cookie(subje
     assert_eq!(c.get("/get/k").await.ok().body, "w");
 }
 
-/// E3: outside the cookie's Path the browser never sends the cookie back, so a request
-/// there gets no session (the extractor says why) and no cookie; below the Path, and
-/// at the Path itself, sessions work.
-pub async fn requests_outside_the_cookie_path_get_no_session_and_no_cookie(subject: Subject) {
-    let mut c = subject.client_of(subject.builder().with_path("/app"));
-    let outside = c.get("/insert/k/v").await;
-    assert_eq!(outside.status, 500, "{}", outside.body);
-    assert!(outside.body.contains("Path"), "{}", outside.body);
-    assert!(
-        outside.set_cookies().is_empty(),
-        "{:?}",
-        outside.set_cookies()
-    );
-    let untouched = c.get("/untouched").await.ok();
-    assert!(untouched.set_cookies().is_empty());
-    assert!(untouched.vary().is_empty(), "{:?}", untouched.vary());
-    let set = c.get("/app/insert/k/v").await.ok().new_cookie();
-    assert_eq!(set.path.as_deref(), Some("/app"), "{}", set.raw);
-    assert_eq!(c.get("/app/get/k").await.ok().body, "v");
-    let mut lookalike = subject.client_of(subject.builder().with_path("/ap"));
-    let r = lookalike.get("/app/insert/k/v").await;
-    assert_eq!(r.status, 500, "/ap does not cover /app: {}", r.body);
-}
-
 /// E7/config: invalid cookie settings are refused when the layer is built, with an
 /// error naming the problem (`__Host-` needs Secure, Path=/ and no Domain; `__Secure-`
 /// needs Secure; SameSite=None and Partitioned need Secure; a positive idle timeout and
