@@ -95,6 +95,8 @@ pub(crate) struct Inner<P: ?Sized = dyn Presented> {
     touched: AtomicBool,
     /// Set when a save found the session ended by another request.
     pub(crate) interrupted: AtomicBool,
+    /// Set by [`Session::login`].
+    logged_in: AtomicBool,
     state: Mutex<State>,
     /// Last, so that one allocation holds it whatever its type.
     pub(crate) presented: P,
@@ -144,6 +146,7 @@ impl Session {
             presented_cookie: presented.may_carry_id(),
             touched: AtomicBool::new(false),
             interrupted: AtomicBool::new(false),
+            logged_in: AtomicBool::new(false),
             state: Mutex::new(State::new()),
             presented,
         });
@@ -477,6 +480,7 @@ impl Session {
     pub async fn login(&self, user: &str) -> Result<(), Error> {
         let mut state = self.state().await;
         self.ensure_loaded(&mut state).await?;
+        self.inner.logged_in.store(true, Ordering::SeqCst);
         if state
             .view
             .user
@@ -608,6 +612,13 @@ impl Session {
     /// does what [`Session::finish`] said.
     pub fn interrupted(&self) -> bool {
         self.inner.interrupted.load(Ordering::SeqCst)
+    }
+
+    /// Whether [`Session::login`] was called on this handle: the request authenticated
+    /// its user (the cookie store then seals the user's current revocation generation,
+    /// not the one the request's cookie carried).
+    pub fn has_logged_in(&self) -> bool {
+        self.inner.logged_in.load(Ordering::SeqCst)
     }
 
     /// Whether any read or write touched the session (the layer adds `Vary: Cookie`).

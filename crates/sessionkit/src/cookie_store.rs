@@ -8,6 +8,7 @@
 //! ignores `Expires`. A session that would not fit in a cookie is refused with a clear
 //! error instead of being dropped silently by the browser.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use async_trait::async_trait;
@@ -160,6 +161,9 @@ pub(crate) struct CookieSlot {
     /// The user the cookie's session was bound to and that user's generation the
     /// cookie carried; `None` until a cookie is opened, and after it was found revoked.
     presented: Mutex<Option<(Option<String>, u64)>>,
+    /// Whether the presented session passed the revocation check (made once, at its
+    /// first load: later loads in the request see what the request itself stored).
+    verified: AtomicBool,
     revocation: Option<Arc<dyn Generations>>,
 }
 
@@ -169,6 +173,7 @@ impl CookieSlot {
         Self {
             record: Mutex::new(None),
             presented: Mutex::new(None),
+            verified: AtomicBool::new(false),
             revocation,
         }
     }
@@ -194,14 +199,22 @@ impl CookieSlot {
     }
 
     /// The user generation to seal `record` with, or `None` when its user has been
-    /// revoked while this request ran: the cookie's own generation while the user it
-    /// was opened with is still the one logged in (a revocation racing the request
-    /// must not hand out a fresh cookie), the user's current one after a login.
-    pub(crate) async fn generation_for(&self, record: &Record) -> Result<Option<u64>, StoreError> {
+    /// revoked while this request ran: the user's current one after a login in this
+    /// request (`logged_in`), otherwise the cookie's own generation while the user it
+    /// was opened with is still the one bound (a revocation racing the request must
+    /// not hand out a fresh cookie).
+    pub(crate) async fn generation_for(
+        &self,
+        record: &Record,
+        logged_in: bool,
+    ) -> Result<Option<u64>, StoreError> {
         let (Some(revocation), Some(user)) = (&self.revocation, &record.user) else {
             return Ok(Some(0));
         };
         let current = revocation.current(user).await?;
+        if logged_in {
+            return Ok(Some(current));
+        }
         match self.presented().as_ref() {
             Some((Some(presented_user), generation)) if presented_user == user => {
                 Ok((current == *generation).then_some(current))
@@ -231,7 +244,8 @@ impl SessionStore for CookieSlot {
                 .filter(|r| r.id == *id && !r.is_expired(now))
                 .cloned()
         });
-        if let (Some(record), Some(revocation)) = (&found, &self.revocation) {
+        let unverified = !self.verified.swap(true, Ordering::SeqCst);
+        if let (Some(record), Some(revocation), true) = (&found, &self.revocation, unverified) {
             if let Some(user) = &record.user {
                 if revocation.current(user).await? != self.presented_generation() {
                     sessionkit_core::metrics::suspicious("revoked_cookie");

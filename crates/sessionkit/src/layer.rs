@@ -574,13 +574,14 @@ impl Shared {
         &self,
         id: &SessionId,
         slot: Option<&CookieSlot>,
+        logged_in: bool,
     ) -> Result<Option<String>, SessionError> {
         let name = &self.cookie.name;
         let held = slot.and_then(|slot| Some((slot, slot.current()?)));
         let value = match (&self.backend, held) {
             (Backend::Cookie(store), Some((slot, record))) => {
                 let generation = slot
-                    .generation_for(&record)
+                    .generation_for(&record, logged_in)
                     .await
                     .map_err(|e| SessionError::Engine(sessionkit_core::Error::Store(e)))?;
                 let Some(generation) = generation else {
@@ -623,7 +624,10 @@ impl Shared {
             None => session.finish(res.status().is_server_error()).await,
         };
         let header = match outcome {
-            Ok(action) => self.set_cookie_header(action, slot).await,
+            Ok(action) => {
+                self.set_cookie_header(action, slot, session.has_logged_in())
+                    .await
+            }
             Err(e) => Err(SessionError::Engine(e)),
         };
         if let Ok(cookie) = &header {
@@ -671,14 +675,17 @@ impl Shared {
         &self,
         action: CookieAction,
         slot: Option<&CookieSlot>,
+        logged_in: bool,
     ) -> Result<Option<HeaderValue>, SessionError> {
         let text = match action {
             CookieAction::Keep => return Ok(None),
             CookieAction::Remove => self.cookie.removal_cookie(),
-            CookieAction::Set { id, lifetime } => match self.cookie_value(&id, slot).await? {
-                Some(value) => self.set_cookie.set_cookie(&value, lifetime),
-                None => self.cookie.removal_cookie(),
-            },
+            CookieAction::Set { id, lifetime } => {
+                match self.cookie_value(&id, slot, logged_in).await? {
+                    Some(value) => self.set_cookie.set_cookie(&value, lifetime),
+                    None => self.cookie.removal_cookie(),
+                }
+            }
         };
         HeaderValue::from_str(&text)
             .map(Some)

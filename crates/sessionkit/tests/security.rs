@@ -522,6 +522,61 @@ mod cookie_store_revocation {
         assert_eq!(c.get("/whoami").await.1, "alice", "logging in again works");
     }
 
+    /// "Change password, log out every other device, keep this one": the request that
+    /// bumps the generation and logs the user in again (with or without a logout
+    /// first) gets a fresh cookie that works, while the old cookie is revoked.
+    #[tokio::test]
+    async fn logging_in_again_after_revoking_in_the_same_request_keeps_this_device() {
+        for logout_first in [false, true] {
+            let keys =
+                KeyRing::new(["cookie store secret for the tests, 32+ bytes"]).expect("valid key");
+            let generations = StoreGenerations::new(MemoryStore::new());
+            let gens = generations.clone();
+            let change_password = move |session: Session| {
+                let gens = gens.clone();
+                async move {
+                    let user = session.user().await?.unwrap_or_default();
+                    gens.bump(&user).await.map_err(sessionkit::Error::Store)?;
+                    if logout_first {
+                        session.logout().await;
+                    }
+                    session.insert("username", &user).await?;
+                    session.login(&user).await?;
+                    Ok::<_, sessionkit::Error>("password changed")
+                }
+            };
+            let layer = SessionLayer::cookie_store(
+                CookieStore::private(&keys).with_revocation(generations.clone()),
+            );
+            let app = Router::new()
+                .route("/change_password", get(change_password))
+                .merge(app(layer.clone()))
+                .layer(layer);
+            let mut device = Client::new(app.clone());
+            device.get("/login/alice").await;
+            let old = device.cookie.clone();
+            let (status, body, set) = device.get("/change_password").await;
+            assert_eq!(
+                (status, body.as_str()),
+                (StatusCode::OK, "password changed"),
+                "logout first: {logout_first}"
+            );
+            assert!(set.is_some() && device.cookie.is_some(), "a fresh cookie");
+            assert_eq!(
+                device.get("/whoami").await.1,
+                "alice",
+                "logout first: {logout_first}"
+            );
+            let mut stolen = Client::new(app);
+            stolen.cookie = old;
+            assert_eq!(
+                stolen.get("/whoami").await.1,
+                "anonymous",
+                "the old cookie is revoked"
+            );
+        }
+    }
+
     /// A request of a revoked device that was already running when the user logged
     /// out everywhere must not hand that device a fresh, valid cookie.
     #[tokio::test]
