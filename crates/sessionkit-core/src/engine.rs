@@ -359,11 +359,19 @@ impl Session {
                 return Err(e);
             }
         };
-        state.loaded = true;
         let loaded = match loaded {
-            Some(record) if record.moved_to.is_some() => self.forward(state, record).await?,
+            Some(record) if record.moved_to.is_some() => match self.forward(state, record).await {
+                Ok(found) => found,
+                Err(e) => {
+                    // Remembered like any failed load: the request fails closed.
+                    metrics::load("error");
+                    state.failed = true;
+                    return Err(e);
+                }
+            },
             other => other,
         };
+        state.loaded = true;
         match loaded.filter(|r| !r.is_expired(OffsetDateTime::now_utc())) {
             Some(record) if !self.bound_to_this_client(&record) => {
                 tracing::warn!("session used from a different client than the one it is bound to; flushing it (possibly hijacked)");
