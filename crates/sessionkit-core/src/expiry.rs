@@ -42,7 +42,7 @@ pub enum Expiry {
 impl Expiry {
     /// An absolute expiry `duration` from now (Django `set_expiry(timedelta)`).
     pub fn after(duration: Duration) -> Self {
-        Self::At(OffsetDateTime::now_utc() + duration)
+        Self::At(after(OffsetDateTime::now_utc(), duration))
     }
 }
 
@@ -97,6 +97,18 @@ pub enum CookieLifetime {
     BrowserSession,
 }
 
+/// `at + duration`, held within the dates a record can carry: a duration too long
+/// for the calendar (`Duration::MAX` as "no timeout") means the last such date, not
+/// a panic.
+fn after(at: OffsetDateTime, duration: Duration) -> OffsetDateTime {
+    at.checked_add(duration)
+        .unwrap_or(if duration.is_negative() {
+            OffsetDateTime::UNIX_EPOCH
+        } else {
+            time::PrimitiveDateTime::MAX.assume_utc()
+        })
+}
+
 impl ExpiryPolicy {
     /// When a session created at `created_at`, saved at `now` with override `expiry`,
     /// expires on the server.
@@ -107,12 +119,12 @@ impl ExpiryPolicy {
         now: OffsetDateTime,
     ) -> OffsetDateTime {
         let wanted = match expiry {
-            Expiry::Default | Expiry::BrowserSession => now + self.idle_timeout,
-            Expiry::Idle(idle) => now + idle,
+            Expiry::Default | Expiry::BrowserSession => after(now, self.idle_timeout),
+            Expiry::Idle(idle) => after(now, idle),
             Expiry::At(at) => at,
         };
         match self.absolute_lifetime {
-            Some(limit) => wanted.min(created_at + limit),
+            Some(limit) => wanted.min(after(created_at, limit)),
             None => wanted,
         }
     }
@@ -156,6 +168,27 @@ mod tests {
 
     fn t0() -> OffsetDateTime {
         OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap_or(OffsetDateTime::UNIX_EPOCH)
+    }
+
+    #[test]
+    fn durations_too_long_for_the_calendar_give_the_last_date_not_a_panic() {
+        let last = time::PrimitiveDateTime::MAX.assume_utc();
+        let endless = ExpiryPolicy {
+            idle_timeout: Duration::MAX,
+            absolute_lifetime: Some(Duration::MAX),
+            ..ExpiryPolicy::default()
+        };
+        assert_eq!(endless.expires_at(Expiry::Default, t0(), t0()), last);
+        let p = ExpiryPolicy {
+            absolute_lifetime: None,
+            ..ExpiryPolicy::default()
+        };
+        let huge = Expiry::Idle(Duration::days(3_000_000));
+        assert_eq!(p.expires_at(huge, t0(), t0()), last);
+        assert!(matches!(Expiry::after(Duration::MAX), Expiry::At(at) if at == last));
+        assert!(
+            matches!(Expiry::after(Duration::MIN), Expiry::At(at) if at == OffsetDateTime::UNIX_EPOCH)
+        );
     }
 
     #[test]

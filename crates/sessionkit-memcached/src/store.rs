@@ -91,7 +91,8 @@ fn address(url: &str) -> Result<String, Error> {
 }
 
 /// The meta-protocol TTL flag for a record expiring at `expires_at`: seconds from now,
-/// rounded up (never 0, which means "never"), as a unix time beyond 30 days, and `-1`
+/// rounded up (0, memcached's "never", only past its 32-bit times, for an endless
+/// timeout), as a unix time beyond 30 days, and `-1`
 /// (already expired) for a time in the past. One second of slack is added: memcached's
 /// clock ticks once a second and can expire an item up to a second early, while loads
 /// already refuse anything past `expires_at` themselves.
@@ -104,7 +105,12 @@ fn ttl_flag(expires_at: OffsetDateTime) -> String {
     } else if left <= RELATIVE_TTL_MAX as f64 {
         format!("T{}", left as i64 + 1)
     } else {
-        format!("T{}", expires_at.unix_timestamp() + 2)
+        match i32::try_from(expires_at.unix_timestamp() + 2) {
+            Ok(at) => format!("T{at}"),
+            // Memcached's expiry times are 32-bit: a later one (an endless timeout)
+            // is "never", and loads still refuse the record past its expiry.
+            Err(_) => "T0".to_owned(),
+        }
     }
 }
 
@@ -443,5 +449,11 @@ mod tests {
         let far = now + time::Duration::days(40);
         assert_eq!(ttl_flag(far), format!("T{}", far.unix_timestamp() + 2));
         assert_ne!(ttl_flag(now), "T0");
+        let beyond_2038 = time::PrimitiveDateTime::MAX.assume_utc();
+        assert_eq!(
+            ttl_flag(beyond_2038),
+            "T0",
+            "memcached cannot hold it: never"
+        );
     }
 }

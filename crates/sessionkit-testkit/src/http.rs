@@ -167,6 +167,7 @@ macro_rules! http_conformance {
             set_expiry_at_sets_max_age_to_the_remaining_time
             set_expiry_browser_session_sends_no_max_age_or_expires
             set_expiry_default_restores_the_configured_age
+            an_endless_idle_timeout_keeps_the_session_without_a_panic
             set_expiry_getters_agree_with_the_cookie
             set_expiry_in_the_past_ends_the_session_at_once
             // Concurrency over a real socket (H6).

@@ -60,6 +60,26 @@ pub async fn set_expiry_browser_session_sends_no_max_age_or_expires(subject: Sub
     assert_eq!(c.get("/get/k").await.ok().body, "w");
 }
 
+/// An idle timeout too long for the calendar (`Duration::MAX` as "no timeout") stores
+/// the session until the last representable date and sends a cookie for it: no panic,
+/// no store error (Memcached's 32-bit expiry times make it "never" there).
+pub async fn an_endless_idle_timeout_keeps_the_session_without_a_panic(subject: Subject) {
+    let endless = subject
+        .builder()
+        .with_idle_timeout(time::Duration::MAX)
+        .with_absolute_lifetime(None);
+    let mut c = subject.client_of(endless);
+    let set = c.get("/insert/k/v").await.ok().new_cookie();
+    assert!(
+        set.max_age.is_some_and(|age| age > 100 * 365 * 24 * 3600),
+        "{}",
+        set.raw
+    );
+    assert_eq!(c.get("/get/k").await.ok().body, "v");
+    assert_eq!(c.get("/insert/k/w").await.ok().body, "ok");
+    assert_eq!(c.get("/get/k").await.ok().body, "w");
+}
+
 /// D5/D6: `set_expiry(Default)` returns to the configured idle timeout.
 pub async fn set_expiry_default_restores_the_configured_age(subject: Subject) {
     let mut c = subject.client_of(
