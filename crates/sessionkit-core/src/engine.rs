@@ -659,7 +659,7 @@ impl Session {
             .timed("load", self.inner.store.load_shared(&saved.id))
             .await?
         else {
-            return self.end_interrupted(state);
+            return self.end_interrupted(state, true);
         };
         if current.moved_to.is_some() {
             return Box::pin(self.cycle_after_rotation(state, current, now)).await;
@@ -739,7 +739,7 @@ impl Session {
             .await?
             .filter(|r| !r.is_expired(now))
         else {
-            return self.end_interrupted(state);
+            return self.end_interrupted(state, true);
         };
         state.forwarded = false;
         if other.user.is_some() && other.user != state.view.user {
@@ -782,7 +782,7 @@ impl Session {
             )
             .await?
         {
-            return self.end_interrupted(state);
+            return self.end_interrupted(state, true);
         }
         let id = state.id.clone();
         if let Some(id) = &id {
@@ -909,13 +909,13 @@ impl Session {
             };
             match fresh {
                 Some(fresh) if taken_over(loaded_user.as_deref(), &fresh) => {
-                    return self.superseded(state);
+                    return self.superseded(state, true);
                 }
                 Some(fresh) if !fresh.is_expired(now) => {
                     id_hash = fresh.id;
                     base = fresh;
                 }
-                _ => return self.end_interrupted(state),
+                _ => return self.end_interrupted(state, true),
             }
         }
         Err(Error::Conflict(attempts))
@@ -960,7 +960,7 @@ impl Session {
             };
             match fresh.filter(|r| !r.is_expired(now)) {
                 Some(fresh) if taken_over(saved.user.as_deref(), &fresh) => {
-                    return self.superseded(state);
+                    return self.superseded(state, false);
                 }
                 Some(fresh) if state.forwarded => {
                     let expires_at =
@@ -972,7 +972,7 @@ impl Session {
                         .timed("touch", self.inner.store.touch(&fresh.id, expires_at, now))
                         .await?
                     {
-                        return self.end_interrupted(state);
+                        return self.end_interrupted(state, false);
                     }
                     let mut touched = fresh;
                     let record = Arc::make_mut(&mut touched);
@@ -981,7 +981,7 @@ impl Session {
                     touched
                 }
                 Some(fresh) => fresh,
-                None => return self.end_interrupted(state),
+                None => return self.end_interrupted(state, false),
             }
         };
         let id = state.id.clone();
@@ -1008,21 +1008,24 @@ impl Session {
     /// The session this request loaded became another user's meanwhile (a login as
     /// someone else on the same browser): this request's changes are dropped, and its
     /// response leaves the browser's cookie, now the other user's, alone.
-    fn superseded(&self, state: &mut State) -> Result<(), Error> {
+    fn superseded(&self, state: &mut State, dropped_changes: bool) -> Result<(), Error> {
         state.cookie = CookieAction::Keep;
-        self.ended_elsewhere(state)
+        self.ended_elsewhere(state, dropped_changes)
     }
 
-    fn end_interrupted(&self, state: &mut State) -> Result<(), Error> {
+    fn end_interrupted(&self, state: &mut State, dropped_changes: bool) -> Result<(), Error> {
         state.remove_cookie();
-        self.ended_elsewhere(state)
+        self.ended_elsewhere(state, dropped_changes)
     }
 
     /// The session ended under this request (deleted, or another user's now): nothing
-    /// of it stays in the handle, and [`Session::interrupted`] says so.
-    fn ended_elsewhere(&self, state: &mut State) -> Result<(), Error> {
+    /// of it stays in the handle. When that dropped this request's changes (not for a
+    /// mere refresh of its expiry), [`Session::interrupted`] says so.
+    fn ended_elsewhere(&self, state: &mut State, dropped_changes: bool) -> Result<(), Error> {
         metrics::save_interrupted();
-        self.inner.interrupted.store(true, Ordering::SeqCst);
+        if dropped_changes {
+            self.inner.interrupted.store(true, Ordering::SeqCst);
+        }
         state.settle(None, None);
         Err(Error::Interrupted)
     }

@@ -138,6 +138,8 @@ macro_rules! http_conformance {
             at_most_one_set_cookie_per_response_even_when_cycled_and_modified
             save_every_request_never_saves_an_empty_session
             concurrent_logout_is_not_undone_by_a_later_save
+            an_interruption_the_handler_answered_itself_keeps_its_response
+            a_read_whose_refresh_meets_a_logout_keeps_its_response
             logout_twice_is_idempotent
             read_only_calls_on_an_existing_session_send_no_cookie
             writes_after_the_handler_in_an_inner_middleware_are_saved

@@ -619,6 +619,8 @@ impl Shared {
         res: Response<B>,
         settled: Option<(bool, Result<CookieAction, sessionkit_core::Error>)>,
     ) -> Response<B> {
+        // An interruption the handler already met (its own `save`) is its to answer.
+        let interrupted_before = session.interrupted();
         let (accessed, outcome) = match settled {
             Some(settled) => settled,
             None => session.finish(res.status().is_server_error()).await,
@@ -631,7 +633,7 @@ impl Shared {
             Err(e) => Err(SessionError::Engine(e)),
         };
         if let Ok(cookie) = &header {
-            if session.interrupted() {
+            if session.interrupted() && !interrupted_before {
                 // The handler's changes were dropped (a logout or a login as someone
                 // else ended the session meanwhile): the client learns it (400), and
                 // the cookie still does what the engine decided.

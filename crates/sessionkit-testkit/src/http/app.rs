@@ -123,6 +123,8 @@ pub fn app(layer: SessionLayer) -> Router {
 /// | `/vary/{value}` | reads the session and sets its own `Vary: {value}` |
 /// | `/vary_twice` | reads the session and sends two `Vary` headers of its own |
 /// | `/gated/{key}/{value}` | reads, waits at [`AppState::gate`], then inserts |
+/// | `/gated_read/{key}` | reads, waits at [`AppState::gate`], then shows what it read |
+/// | `/gated_save/{key}/{value}` | as `/gated`, then saves itself; a save interrupted by another request is answered `303` to `/login`, with a cookie of its own (`flash=ended`) |
 /// | `/test_cookie/set`, `/test_cookie/check`, `/test_cookie/delete` | Django's test cookie |
 /// | `/typed/cart/{item}`, `/typed/cart` | the typed key [`CART`] |
 /// | `/own_cookie/{key}/{value}` | inserts, and sets a cookie of its own (`theme=dark`) |
@@ -170,6 +172,8 @@ pub fn app_with(layer: SessionLayer, state: Arc<AppState>) -> Router {
         .route("/vary/{value}", get(vary))
         .route("/vary_twice", get(vary_twice))
         .route("/gated/{key}/{value}", get(gated))
+        .route("/gated_read/{key}", get(gated_read))
+        .route("/gated_save/{key}/{value}", get(gated_save))
         .route("/test_cookie/set", get(test_cookie_set))
         .route("/test_cookie/check", get(test_cookie_check))
         .route("/test_cookie/delete", get(test_cookie_delete))
@@ -416,6 +420,42 @@ async fn gated(
     state.gate.release.notified().await;
     session.insert(&key, value).await?;
     Ok(before)
+}
+
+async fn gated_read(
+    State(state): State<Arc<AppState>>,
+    session: Session,
+    Path(key): Path<String>,
+) -> Reply {
+    let value = show(session.get_value(&key).await?);
+    state.gate.entered.notify_one();
+    state.gate.release.notified().await;
+    Ok(value)
+}
+
+async fn gated_save(
+    State(state): State<Arc<AppState>>,
+    session: Session,
+    Path((key, value)): Path<(String, String)>,
+) -> Result<Response, AppError> {
+    session.get_value(&key).await?;
+    state.gate.entered.notify_one();
+    state.gate.release.notified().await;
+    session.insert(&key, value).await?;
+    match session.save().await {
+        Err(sessionkit::Error::Interrupted) => {
+            let mut res = axum::response::Redirect::to("/login").into_response();
+            res.headers_mut().append(
+                axum::http::header::SET_COOKIE,
+                HeaderValue::from_static("flash=ended; Path=/"),
+            );
+            Ok(res)
+        }
+        other => {
+            other?;
+            Ok("saved".into_response())
+        }
+    }
 }
 
 async fn test_cookie_set(session: Session) -> Reply {

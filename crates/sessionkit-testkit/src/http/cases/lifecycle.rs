@@ -9,8 +9,8 @@ use sessionkit::store::StoreError;
 use sessionkit::{IdHash, Record, SessionId, SessionLayer, SessionStore};
 use time::OffsetDateTime;
 
-use crate::http::app::{app, AppState, NONE};
-use crate::http::client::{send, Client};
+use crate::http::app::{app, app_with, AppState, NONE};
+use crate::http::client::{send, Client, Reply};
 use crate::http::{build, Subject};
 
 /// A1/A9/B1/B6: a fresh request that only reads stores nothing and sets no cookie, but
@@ -279,6 +279,64 @@ pub async fn concurrent_logout_is_not_undone_by_a_later_save(subject: Subject) {
         assert_eq!(c.get_as(path, &cookie).await.ok().body, NONE, "{path}");
     }
     assert_eq!(c.get_as("/id", &cookie).await.ok().body, NONE);
+}
+
+/// Runs `path` on `c`'s session up to its gate, logs the session out meanwhile, then
+/// lets the gated request finish and returns its response.
+async fn gated_past_a_logout(c: &mut Client, state: &Arc<AppState>, path: &str) -> Reply {
+    let cookie = c.expect_cookie();
+    let app = c.app().clone();
+    let header = format!("id={cookie}");
+    let path = path.to_owned();
+    let slow = tokio::spawn(async move {
+        let value = axum::http::HeaderValue::from_str(&header).expect("header-safe cookie");
+        send(&app, "id", &path, Some(value)).await
+    });
+    tokio::time::timeout(Duration::from_secs(5), state.gate.entered.notified())
+        .await
+        .expect("the gated request reaches its handler");
+    c.get("/logout").await.ok().removal_cookie();
+    state.gate.release.notify_one();
+    slow.await.expect("the gated request does not panic")
+}
+
+/// B14: a handler that saves itself and answers the interruption on its own keeps its
+/// response (status, headers, its own cookies); the layer adds no 400 over it.
+pub async fn an_interruption_the_handler_answered_itself_keeps_its_response(subject: Subject) {
+    if subject.skip_cookie_store("a logout cannot reach another request's cookie") {
+        return;
+    }
+    let state = AppState::new();
+    let mut c = subject.client_with_state(state.clone());
+    c.get("/insert/k/v").await.ok().new_cookie();
+    let r = gated_past_a_logout(&mut c, &state, "/gated_save/late/write").await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert_eq!(
+        r.headers.get("location").and_then(|v| v.to_str().ok()),
+        Some("/login")
+    );
+    assert!(
+        r.set_cookies().iter().any(|c| c.name == "flash"),
+        "{:?}",
+        r.set_cookies()
+    );
+}
+
+/// B14 with save-every-request: a request that only read its session, whose refresh
+/// finds it logged out meanwhile, lost nothing: its response stands (no 400), with a
+/// removal cookie.
+pub async fn a_read_whose_refresh_meets_a_logout_keeps_its_response(subject: Subject) {
+    if subject.skip_cookie_store("a logout cannot reach another request's cookie") {
+        return;
+    }
+    let state = AppState::new();
+    let builder = subject.builder().with_save_every_request(true);
+    let mut c = Client::new(app_with(build(builder), state.clone()));
+    c.get("/insert/k/v").await.ok().new_cookie();
+    let r = gated_past_a_logout(&mut c, &state, "/gated_read/k").await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body, "v");
+    r.removal_cookie();
 }
 
 /// H10: logging out twice is fine: the second logout (no cookie) sets nothing, and a
