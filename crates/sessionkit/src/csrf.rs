@@ -279,7 +279,7 @@ impl Config {
                 .map(str::to_owned)
                 .or_else(|| authority_of(req.uri()))
                 .map(|h| h.to_ascii_lowercase());
-            host.is_some_and(|h| origin.split_once("://").is_some_and(|(_, rest)| rest == h))
+            host.is_some_and(|h| same_origin(&origin, &h, req.uri().scheme_str()))
         } else {
             self.allowed_origins.contains(&origin)
         };
@@ -289,6 +289,30 @@ impl Config {
             Err(Rejection::Origin(origin.chars().take(100).collect()))
         }
     }
+}
+
+/// Whether `origin` (`scheme://host[:port]`, lower case) names the server at `host`
+/// (`host[:port]`, lower case) reached over `scheme` (when the request says: HTTP/2
+/// and absolute URIs do). A default port (443 for https, 80 for http) may be written
+/// or left out on either side.
+fn same_origin(origin: &str, host: &str, scheme: Option<&str>) -> bool {
+    let Some((origin_scheme, origin_host)) = origin.split_once("://") else {
+        return false;
+    };
+    if scheme.is_some_and(|s| !s.eq_ignore_ascii_case(origin_scheme)) {
+        return false;
+    }
+    without_default_port(origin_host, origin_scheme) == without_default_port(host, origin_scheme)
+}
+
+/// `host[:port]` without the port when it is `scheme`'s default.
+fn without_default_port<'h>(host: &'h str, scheme: &str) -> &'h str {
+    let default = match scheme {
+        "https" => ":443",
+        "http" => ":80",
+        _ => return host,
+    };
+    host.strip_suffix(default).unwrap_or(host)
 }
 
 /// `host[:port]` of an absolute request URI, without any user info.

@@ -268,6 +268,38 @@ async fn csrf_same_origin_check_uses_the_uri_authority_without_a_host_header() {
         StatusCode::FORBIDDEN,
         "another port is another origin"
     );
+    let at = |uri: &str, origin: &str| {
+        Request::post(uri)
+            .version(http::Version::HTTP_2)
+            .header("origin", origin)
+            .header("x-csrf-token", &token)
+            .body(Body::empty())
+            .expect("request")
+    };
+    assert_eq!(
+        c.send(at(
+            "https://shop.example:443/submit",
+            "https://shop.example"
+        ))
+        .await
+        .0,
+        StatusCode::OK,
+        "the default port may be written on one side only"
+    );
+    assert_eq!(
+        c.send(at("https://shop.example/submit", "http://shop.example"))
+            .await
+            .0,
+        StatusCode::FORBIDDEN,
+        "another scheme is another origin"
+    );
+    let with_host = Request::post("/submit")
+        .header("host", "shop.example:443")
+        .header("origin", "https://shop.example")
+        .header("x-csrf-token", &token)
+        .body(Body::empty())
+        .expect("request");
+    assert_eq!(c.send(with_host).await.0, StatusCode::OK);
 }
 
 #[tokio::test]
