@@ -4,6 +4,7 @@ use crate::store::StoreError;
 
 /// What can go wrong using a session.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// The store failed or timed out.
     #[error(transparent)]

@@ -25,6 +25,7 @@ fn unquoted(value: &str) -> &str {
 
 /// Why a configuration was refused at startup.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ConfigError {
     /// The cookie name is empty or has characters a cookie name cannot have.
     #[error("invalid session cookie name {0:?}: use letters, digits and !#$%&'*+-.^_`|~")]

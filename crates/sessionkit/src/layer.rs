@@ -21,6 +21,7 @@ use crate::{ConfigError, CookieConfig, KeyRing};
 
 /// What went wrong finishing a request's session; given to the error handler.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum SessionError {
     /// Loading or saving failed (store down, timeout, endless conflicts).
     #[error(transparent)]
