@@ -8,13 +8,10 @@ mod common;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use async_trait::async_trait;
-use sessionkit_core::{
-    CachedStore, IdHash, MemoryStore, Record, Session, SessionConfig, SessionStore, StoreError,
-};
+use sessionkit_core::{CachedStore, IdHash, MemoryStore, Session, SessionConfig, SessionStore};
 use sessionkit_sql::sqlx;
 use sessionkit_sql::{PoolOptions, SqliteStore};
-use time::OffsetDateTime;
+use sessionkit_testkit::watched::{server_down, Watched};
 
 async fn sqlite() -> SqliteStore {
     let store = SqliteStore::connect("sqlite::memory:", PoolOptions::default())
@@ -43,64 +40,21 @@ sessionkit_testkit::store_conformance!(
     }
 );
 
-/// A memory cache whose calls fail with a backend error while `down` is set: a test
-/// double for a cache server that goes away.
-#[derive(Debug, Clone, Default)]
-struct SwitchableCache {
-    inner: MemoryStore,
-    down: Arc<AtomicBool>,
-}
-
-impl SwitchableCache {
-    fn check(&self) -> Result<(), StoreError> {
-        if self.down.load(Ordering::SeqCst) {
-            return Err(StoreError::backend(
-                "talking to the cache",
-                std::io::Error::new(
-                    std::io::ErrorKind::ConnectionRefused,
-                    "cache server is down",
-                ),
-            ));
-        }
-        Ok(())
-    }
-}
-
-#[async_trait]
-impl SessionStore for SwitchableCache {
-    async fn load(&self, id: &IdHash) -> Result<Option<Record>, StoreError> {
-        self.check()?;
-        self.inner.load(id).await
-    }
-    async fn create(&self, record: &Record) -> Result<(), StoreError> {
-        self.check()?;
-        self.inner.create(record).await
-    }
-    async fn compare_and_swap(&self, record: &Record, expected: u64) -> Result<bool, StoreError> {
-        self.check()?;
-        self.inner.compare_and_swap(record, expected).await
-    }
-    async fn touch(
-        &self,
-        id: &IdHash,
-        expires_at: OffsetDateTime,
-        now: OffsetDateTime,
-    ) -> Result<bool, StoreError> {
-        self.check()?;
-        self.inner.touch(id, expires_at, now).await
-    }
-    async fn delete(&self, id: &IdHash) -> Result<bool, StoreError> {
-        self.check()?;
-        self.inner.delete(id).await
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn every_request_succeeds_when_the_cache_goes_down_mid_run_and_nothing_stale_is_served_after()
 {
     const USERS: usize = 10;
     const REQUESTS: usize = 30;
-    let cache = SwitchableCache::default();
+    // A memory cache whose calls fail as a backend's do while `down` is set: a cache
+    // server that goes away.
+    let down = Arc::new(AtomicBool::new(false));
+    let failing = down.clone();
+    let cache = Watched::failing(MemoryStore::new(), move |_| {
+        if failing.load(Ordering::SeqCst) {
+            return Err(server_down());
+        }
+        Ok(())
+    });
     let store = CachedStore::new(cache.clone(), sqlite().await);
     let config = SessionConfig::default();
 
@@ -133,7 +87,7 @@ async fn every_request_succeeds_when_the_cache_goes_down_mid_run_and_nothing_sta
     }
     // The cache server goes down in the middle of the run.
     tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    cache.down.store(true, Ordering::SeqCst);
+    down.store(true, Ordering::SeqCst);
     while let Some(done) = tasks.join_next().await {
         done.expect("a request task does not panic")
             .expect("every request succeeds while the cache is down");
@@ -145,7 +99,7 @@ async fn every_request_succeeds_when_the_cache_goes_down_mid_run_and_nothing_sta
     logout.save().await.expect("logout while the cache is down");
 
     // The cache comes back, holding entries from before it went down.
-    cache.down.store(false, Ordering::SeqCst);
+    down.store(false, Ordering::SeqCst);
     let gone = Session::open(store.clone(), config.clone(), Some(ids[0].clone()));
     assert!(
         gone.is_empty().await.expect("is_empty"),

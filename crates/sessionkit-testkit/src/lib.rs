@@ -55,6 +55,7 @@ pub mod env;
 pub mod http;
 pub mod ops;
 pub mod store;
+pub mod watched;
 
 #[doc(hidden)]
 pub mod __private {

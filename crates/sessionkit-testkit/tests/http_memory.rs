@@ -4,13 +4,11 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use async_trait::async_trait;
-use sessionkit::store::StoreError;
-use sessionkit::{IdHash, MemoryStore, Record, SessionId, SessionLayer, SessionStore};
+use sessionkit::{MemoryStore, SessionId, SessionLayer, SessionStore};
 use sessionkit_testkit::http::app::app;
 use sessionkit_testkit::http::client::{Client, Reply};
 use sessionkit_testkit::http::{build, Subject};
-use time::OffsetDateTime;
+use sessionkit_testkit::watched::{server_down, Watched};
 
 sessionkit_testkit::http_conformance!(async { Some(Subject::server(MemoryStore::new())) });
 
@@ -31,94 +29,12 @@ mod signed_ids {
     );
 }
 
-/// A fault-injection double, not a store: every call fails as a backend would when
-/// its server is down.
-#[derive(Debug, Clone, Copy)]
-struct Unreachable;
-
-fn down() -> StoreError {
-    StoreError::backend(
-        "talking to the test double",
-        std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "connection refused"),
-    )
-}
-
-#[async_trait]
-impl SessionStore for Unreachable {
-    async fn load(&self, _: &IdHash) -> Result<Option<Record>, StoreError> {
-        Err(down())
-    }
-    async fn create(&self, _: &Record) -> Result<(), StoreError> {
-        Err(down())
-    }
-    async fn compare_and_swap(&self, _: &Record, _: u64) -> Result<bool, StoreError> {
-        Err(down())
-    }
-    async fn touch(
-        &self,
-        _: &IdHash,
-        _: OffsetDateTime,
-        _: OffsetDateTime,
-    ) -> Result<bool, StoreError> {
-        Err(down())
-    }
-    async fn delete(&self, _: &IdHash) -> Result<bool, StoreError> {
-        Err(down())
-    }
-}
-
 #[tokio::test]
 async fn store_failure_fails_closed_through_the_error_handler() {
     sessionkit_testkit::http::cases::store_failure_fails_closed_through_the_error_handler(|| {
-        Unreachable
+        Watched::failing(MemoryStore::new(), |_| Err(server_down()))
     })
     .await;
-}
-
-/// A fault-injection double: a `MemoryStore` whose loads always work and whose writes
-/// (`create`, `compare_and_swap`, `touch`, `delete`) fail as a backend would while
-/// `writes_fail` is set (a primary that went read-only, a full disk).
-#[derive(Debug, Clone, Default)]
-struct ReadOnlyWhenSwitched {
-    inner: MemoryStore,
-    writes_fail: Arc<AtomicBool>,
-}
-
-impl ReadOnlyWhenSwitched {
-    fn write(&self) -> Result<(), StoreError> {
-        if self.writes_fail.load(Ordering::SeqCst) {
-            return Err(down());
-        }
-        Ok(())
-    }
-}
-
-#[async_trait]
-impl SessionStore for ReadOnlyWhenSwitched {
-    async fn load(&self, id: &IdHash) -> Result<Option<Record>, StoreError> {
-        self.inner.load(id).await
-    }
-    async fn create(&self, record: &Record) -> Result<(), StoreError> {
-        self.write()?;
-        self.inner.create(record).await
-    }
-    async fn compare_and_swap(&self, record: &Record, expected: u64) -> Result<bool, StoreError> {
-        self.write()?;
-        self.inner.compare_and_swap(record, expected).await
-    }
-    async fn touch(
-        &self,
-        id: &IdHash,
-        expires_at: OffsetDateTime,
-        now: OffsetDateTime,
-    ) -> Result<bool, StoreError> {
-        self.write()?;
-        self.inner.touch(id, expires_at, now).await
-    }
-    async fn delete(&self, id: &IdHash) -> Result<bool, StoreError> {
-        self.write()?;
-        self.inner.delete(id).await
-    }
 }
 
 /// Asserts the fail-closed answer: 503 from the default error handler, no `Set-Cookie`
@@ -134,7 +50,16 @@ fn assert_failed_closed(r: &Reply, what: &str) {
 /// `Set-Cookie`, and the stored record is exactly as before (data, version, expiry).
 #[tokio::test]
 async fn save_touch_and_delete_failures_after_a_good_load_fail_closed() {
-    let store = ReadOnlyWhenSwitched::default();
+    // Loads always work; writes fail while `writes_fail` is set (a primary that went
+    // read-only, a full disk).
+    let writes_fail = Arc::new(AtomicBool::new(false));
+    let failing = writes_fail.clone();
+    let store = Watched::failing(MemoryStore::new(), move |call| {
+        if call.writes() && failing.load(Ordering::SeqCst) {
+            return Err(server_down());
+        }
+        Ok(())
+    });
     let subject = Subject::server(store.clone());
     let mut c = subject.client();
     c.get("/insert/k/v").await.ok().new_cookie();
@@ -145,7 +70,7 @@ async fn save_touch_and_delete_failures_after_a_good_load_fail_closed() {
         SessionLayer::builder(store.clone()).with_save_every_request(true),
     )));
 
-    store.writes_fail.store(true, Ordering::SeqCst);
+    writes_fail.store(true, Ordering::SeqCst);
     for path in ["/insert/k/w", "/logout", "/flush", "/clear", "/cycle"] {
         assert_failed_closed(&c.get_as(path, &cookie).await, path);
     }
@@ -157,7 +82,7 @@ async fn save_touch_and_delete_failures_after_a_good_load_fail_closed() {
     let r = c.get_as("/get/k", &cookie).await.ok();
     assert_eq!(r.body, "v", "a read that saves nothing still works");
 
-    store.writes_fail.store(false, Ordering::SeqCst);
+    writes_fail.store(false, Ordering::SeqCst);
     let after = store
         .load(&id.hash())
         .await

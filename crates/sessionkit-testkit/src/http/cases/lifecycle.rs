@@ -1,17 +1,14 @@
 //! When the layer saves, deletes and sends cookies (catalogue section B, E11, H7, H10).
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
-use sessionkit::store::StoreError;
-use sessionkit::{IdHash, Record, SessionId, SessionLayer, SessionStore};
-use time::OffsetDateTime;
+use sessionkit::{Record, SessionId, SessionLayer, SessionStore};
 
 use crate::http::app::{app, app_with, AppState, NONE};
 use crate::http::client::{send, Client, Reply};
 use crate::http::{build, Subject};
+use crate::watched::Watched;
 
 /// A1/A9/B1/B6: a fresh request that only reads stores nothing and sets no cookie, but
 /// the response varies on `Cookie`.
@@ -492,52 +489,6 @@ pub async fn streamed_and_empty_responses_still_save_and_set_the_cookie(subject:
     assert_eq!(fresh.get("/get/d").await.ok().body, "4");
 }
 
-/// Counts the write calls (`create`, `compare_and_swap`, `touch`, `delete`) reaching
-/// the store it wraps.
-#[derive(Debug, Clone)]
-struct WriteCounting {
-    inner: Arc<dyn SessionStore>,
-    writes: Arc<AtomicUsize>,
-}
-
-impl WriteCounting {
-    fn writes(&self) -> usize {
-        self.writes.load(Ordering::SeqCst)
-    }
-
-    fn count(&self) {
-        self.writes.fetch_add(1, Ordering::SeqCst);
-    }
-}
-
-#[async_trait]
-impl SessionStore for WriteCounting {
-    async fn load(&self, id: &IdHash) -> Result<Option<Record>, StoreError> {
-        self.inner.load(id).await
-    }
-    async fn create(&self, record: &Record) -> Result<(), StoreError> {
-        self.count();
-        self.inner.create(record).await
-    }
-    async fn compare_and_swap(&self, record: &Record, expected: u64) -> Result<bool, StoreError> {
-        self.count();
-        self.inner.compare_and_swap(record, expected).await
-    }
-    async fn touch(
-        &self,
-        id: &IdHash,
-        expires_at: OffsetDateTime,
-        now: OffsetDateTime,
-    ) -> Result<bool, StoreError> {
-        self.count();
-        self.inner.touch(id, expires_at, now).await
-    }
-    async fn delete(&self, id: &IdHash) -> Result<bool, StoreError> {
-        self.count();
-        self.inner.delete(id).await
-    }
-}
-
 /// B15: a handler that saves its session itself (`Session::save`) is not saved again
 /// by the layer: one store write and one `Set-Cookie` per request, for a new session
 /// (the create) and for an existing one (the swap).
@@ -550,10 +501,7 @@ pub async fn explicit_save_in_the_handler_is_not_repeated_by_the_layer(subject: 
         eprintln!("skipped (write count): cookie store makes no store calls to count");
         return;
     };
-    let counting = WriteCounting {
-        inner: store,
-        writes: Arc::default(),
-    };
+    let counting = Watched::new(store);
     let mut c = Client::new(app(build(SessionLayer::builder(counting.clone()))));
     // `Client::get` itself fails on a second session `Set-Cookie`.
     let r = c.get("/insert_and_save/a/1").await.ok();

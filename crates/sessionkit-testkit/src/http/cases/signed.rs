@@ -1,12 +1,6 @@
 //! Signed session ids and key rotation (catalogue C10, F1-F3).
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
-
-use async_trait::async_trait;
-use sessionkit::store::{ExpiredDeletion, StoreError, UserIndex};
-use sessionkit::{IdHash, KeyRing, Record, SessionLayer, SessionStore};
-use time::OffsetDateTime;
+use sessionkit::{KeyRing, SessionLayer};
 
 use crate::http::app::NONE;
 use crate::http::client::Client;
@@ -14,57 +8,7 @@ use crate::http::Subject;
 
 /// Counts `load` calls of the store it wraps: shows that a cookie was refused before
 /// any store lookup.
-#[derive(Debug, Clone)]
-pub struct CountingStore<S> {
-    inner: S,
-    loads: Arc<AtomicUsize>,
-}
-
-impl<S> CountingStore<S> {
-    /// Wraps `inner`.
-    pub fn new(inner: S) -> Self {
-        Self {
-            inner,
-            loads: Arc::default(),
-        }
-    }
-
-    /// `load` calls so far.
-    pub fn loads(&self) -> usize {
-        self.loads.load(Ordering::SeqCst)
-    }
-}
-
-#[async_trait]
-impl<S: SessionStore> SessionStore for CountingStore<S> {
-    async fn load(&self, id: &IdHash) -> Result<Option<Record>, StoreError> {
-        self.loads.fetch_add(1, Ordering::SeqCst);
-        self.inner.load(id).await
-    }
-    async fn create(&self, record: &Record) -> Result<(), StoreError> {
-        self.inner.create(record).await
-    }
-    async fn compare_and_swap(&self, record: &Record, expected: u64) -> Result<bool, StoreError> {
-        self.inner.compare_and_swap(record, expected).await
-    }
-    async fn touch(
-        &self,
-        id: &IdHash,
-        expires_at: OffsetDateTime,
-        now: OffsetDateTime,
-    ) -> Result<bool, StoreError> {
-        self.inner.touch(id, expires_at, now).await
-    }
-    async fn delete(&self, id: &IdHash) -> Result<bool, StoreError> {
-        self.inner.delete(id).await
-    }
-    fn user_index(&self) -> Option<&dyn UserIndex> {
-        self.inner.user_index()
-    }
-    fn expired_deletion(&self) -> Option<&dyn ExpiredDeletion> {
-        self.inner.expired_deletion()
-    }
-}
+pub type CountingStore<S> = crate::watched::Watched<S>;
 
 /// First test secret (32+ bytes).
 pub const K1: &str = "sessionkit http suite key one, 32+ bytes";
