@@ -46,6 +46,8 @@ pub mod metrics;
 mod record;
 mod session;
 pub mod store;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use binding::Binding;
 pub use cached::CachedStore;

@@ -3,68 +3,30 @@
 
 use std::sync::{Arc, Mutex, PoisonError};
 
-use async_trait::async_trait;
 use sessionkit_core::store::StoreError;
+use sessionkit_core::testing::{Call, Watched};
 use sessionkit_core::{
-    Error, IdHash, MemoryStore, Record, Session, SessionConfig, SessionStore, UserIndex,
+    Error, IdHash, MemoryStore, Session, SessionConfig, SessionStore, UserIndex,
 };
-use time::OffsetDateTime;
 
 /// A memory store whose `create` answers [`StoreError::Exists`] for its first `refuse`
-/// calls (every call when `refuse` is `None`), remembering the refused id hashes.
-#[derive(Debug, Clone)]
-struct Colliding {
-    inner: MemoryStore,
-    refuse: Option<usize>,
-    refused: Arc<Mutex<Vec<IdHash>>>,
+/// calls (every call when `refuse` is `None`), and the id hashes it refused.
+fn colliding(refuse: Option<usize>) -> (Watched<MemoryStore>, Arc<Mutex<Vec<IdHash>>>) {
+    let refused = Arc::new(Mutex::new(Vec::new()));
+    let seen = refused.clone();
+    let store = Watched::failing(MemoryStore::new(), move |call, id| {
+        let mut seen = seen.lock().unwrap_or_else(PoisonError::into_inner);
+        if call == Call::Create && refuse.is_none_or(|n| seen.len() < n) {
+            seen.push(*id);
+            return Err(StoreError::Exists);
+        }
+        Ok(())
+    });
+    (store, refused)
 }
 
-impl Colliding {
-    fn new(refuse: Option<usize>) -> Self {
-        Self {
-            inner: MemoryStore::new(),
-            refuse,
-            refused: Arc::default(),
-        }
-    }
-
-    fn refused(&self) -> Vec<IdHash> {
-        self.refused
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
-    }
-}
-
-#[async_trait]
-impl SessionStore for Colliding {
-    async fn load(&self, id: &IdHash) -> Result<Option<Record>, StoreError> {
-        self.inner.load(id).await
-    }
-    async fn create(&self, record: &Record) -> Result<(), StoreError> {
-        {
-            let mut refused = self.refused.lock().unwrap_or_else(PoisonError::into_inner);
-            if self.refuse.is_none_or(|n| refused.len() < n) {
-                refused.push(record.id);
-                return Err(StoreError::Exists);
-            }
-        }
-        self.inner.create(record).await
-    }
-    async fn compare_and_swap(&self, record: &Record, expected: u64) -> Result<bool, StoreError> {
-        self.inner.compare_and_swap(record, expected).await
-    }
-    async fn touch(
-        &self,
-        id: &IdHash,
-        expires_at: OffsetDateTime,
-        now: OffsetDateTime,
-    ) -> Result<bool, StoreError> {
-        self.inner.touch(id, expires_at, now).await
-    }
-    async fn delete(&self, id: &IdHash) -> Result<bool, StoreError> {
-        self.inner.delete(id).await
-    }
+fn refused(ids: &Mutex<Vec<IdHash>>) -> Vec<IdHash> {
+    ids.lock().unwrap_or_else(PoisonError::into_inner).clone()
 }
 
 /// C4/G4: `create` refusing an id (it exists) makes the save draw a fresh id and try
@@ -75,12 +37,12 @@ impl SessionStore for Colliding {
 #[tokio::test]
 async fn create_collision_draws_a_fresh_id_and_gives_up_after_eight() -> Result<(), Error> {
     for refusals in [1, 3, 7] {
-        let store = Colliding::new(Some(refusals));
+        let (store, refusals_seen) = colliding(Some(refusals));
         let session = Session::new(store.clone(), SessionConfig::default());
         session.insert("cart", ["apple"]).await?;
         session.save().await?;
         let id = session.id().await.expect("a saved session has an id");
-        let refused = store.refused();
+        let refused = refused(&refusals_seen);
         assert_eq!(refused.len(), refusals, "every refusal was retried");
         let mut drawn = refused.clone();
         drawn.push(id.hash());
@@ -92,27 +54,27 @@ async fn create_collision_draws_a_fresh_id_and_gives_up_after_eight() -> Result<
             "{refusals} refusals: each attempt draws an id of its own"
         );
         let stored = store
-            .inner
+            .inner()
             .load(&id.hash())
             .await?
             .expect("stored under the last drawn id");
         assert_eq!(stored.data["cart"], serde_json::json!(["apple"]));
     }
 
-    let store = Colliding::new(None);
+    let (store, refusals_seen) = colliding(None);
     let session = Session::new(store.clone(), SessionConfig::default());
     session.insert("cart", ["apple"]).await?;
     match session.save().await {
         Err(Error::Conflict(8)) => {}
         other => panic!("expected Error::Conflict(8) after eight refusals, got {other:?}"),
     }
-    let refused = store.refused();
+    let refused = refused(&refusals_seen);
     assert_eq!(refused.len(), 8, "eight draws, then the save gives up");
     let mut distinct = refused.clone();
     distinct.sort_by_key(IdHash::to_hex);
     distinct.dedup();
     assert_eq!(distinct.len(), 8, "each draw is a fresh id");
-    assert_eq!(store.inner.count().await?, 0, "nothing is stored");
+    assert_eq!(store.inner().count().await?, 0, "nothing is stored");
     assert_eq!(session.id().await, None, "the session has no id");
     assert_eq!(
         session.get::<Vec<String>>("cart").await?,

@@ -2,62 +2,50 @@
 //! window) is remembered like any failed load: the request fails closed instead of
 //! carrying on with an empty session whose cookie would replace the logged-in one.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use async_trait::async_trait;
 use sessionkit_core::store::StoreError;
+use sessionkit_core::testing::{Call, Watched};
 use sessionkit_core::{
-    ClientInfo, CookieAction, Error, IdHash, MemoryStore, Record, Session, SessionConfig,
-    SessionId, SessionStore,
+    ClientInfo, CookieAction, Error, MemoryStore, Session, SessionConfig, SessionId,
 };
-use time::OffsetDateTime;
 
-/// A memory store whose load right after it returned a rotation pointer fails, once
-/// armed: the successor's load of a forwarded request.
-#[derive(Debug, Clone, Default)]
+/// A memory store whose second load after `armed` is set fails: for a request that
+/// presents a rotated-away id, the load of the successor its pointer names.
+#[derive(Debug, Clone)]
 struct FailsAfterPointer {
-    inner: MemoryStore,
-    armed: Arc<AtomicBool>,
-    fail_next: Arc<AtomicBool>,
+    store: Watched<MemoryStore>,
+    armed: Arc<AtomicUsize>,
 }
 
-#[async_trait]
-impl SessionStore for FailsAfterPointer {
-    async fn load(&self, id: &IdHash) -> Result<Option<Record>, StoreError> {
-        if self.fail_next.swap(false, Ordering::SeqCst) {
-            return Err(StoreError::backend(
-                "loading from the test double",
-                std::io::Error::new(std::io::ErrorKind::ConnectionReset, "connection reset"),
-            ));
-        }
-        let found = self.inner.load(id).await?;
-        let pointer = found.as_ref().is_some_and(|r| r.moved_to.is_some());
-        if pointer && self.armed.load(Ordering::SeqCst) {
-            self.fail_next.store(true, Ordering::SeqCst);
-        }
-        Ok(found)
+impl Default for FailsAfterPointer {
+    fn default() -> Self {
+        let armed = Arc::new(AtomicUsize::new(0));
+        let loads = armed.clone();
+        let store = Watched::failing(MemoryStore::new(), move |call, _| {
+            // 0: not armed; 1: armed; 2: the pointer was loaded; then the successor.
+            let armed = call == Call::Load && loads.load(Ordering::SeqCst) > 0;
+            if armed && loads.fetch_add(1, Ordering::SeqCst) == 2 {
+                return Err(StoreError::backend(
+                    "loading from the test double",
+                    std::io::Error::new(std::io::ErrorKind::ConnectionReset, "reset"),
+                ));
+            }
+            Ok(())
+        });
+        Self { store, armed }
     }
-    async fn create(&self, record: &Record) -> Result<(), StoreError> {
-        self.inner.create(record).await
-    }
-    async fn compare_and_swap(&self, record: &Record, expected: u64) -> Result<bool, StoreError> {
-        self.inner.compare_and_swap(record, expected).await
-    }
-    async fn touch(
-        &self,
-        id: &IdHash,
-        expires_at: OffsetDateTime,
-        now: OffsetDateTime,
-    ) -> Result<bool, StoreError> {
-        self.inner.touch(id, expires_at, now).await
-    }
-    async fn delete(&self, id: &IdHash) -> Result<bool, StoreError> {
-        self.inner.delete(id).await
+}
+
+impl FailsAfterPointer {
+    fn arm(&self) {
+        self.armed.store(1, Ordering::SeqCst);
     }
 }
 
 fn request(store: &FailsAfterPointer, id: Option<SessionId>) -> Session {
+    let store = &store.store;
     let client = ClientInfo {
         user_agent: Some("Browser/1.0".into()),
         address: Some("192.0.2.1".into()),
@@ -87,7 +75,7 @@ async fn rotated_away_id(store: &FailsAfterPointer) -> Result<SessionId, Error> 
 async fn a_failed_load_of_the_successor_fails_the_request_closed() -> Result<(), Error> {
     let store = FailsAfterPointer::default();
     let old = rotated_away_id(&store).await?;
-    store.armed.store(true, Ordering::SeqCst);
+    store.arm();
 
     let session = request(&store, Some(old.clone()));
     assert!(matches!(
@@ -112,7 +100,7 @@ async fn a_failed_load_of_the_successor_fails_the_request_closed() -> Result<(),
 async fn mark_modified_after_a_failed_load_of_the_successor_fails_closed() -> Result<(), Error> {
     let store = FailsAfterPointer::default();
     let old = rotated_away_id(&store).await?;
-    store.armed.store(true, Ordering::SeqCst);
+    store.arm();
     let session = request(&store, Some(old));
     session.mark_modified().await;
     let (_, outcome) = session.finish(false).await;

@@ -49,7 +49,7 @@ async fn every_request_succeeds_when_the_cache_goes_down_mid_run_and_nothing_sta
     // server that goes away.
     let down = Arc::new(AtomicBool::new(false));
     let failing = down.clone();
-    let cache = Watched::failing(MemoryStore::new(), move |_| {
+    let cache = Watched::failing(MemoryStore::new(), move |_, _| {
         if failing.load(Ordering::SeqCst) {
             return Err(server_down());
         }

@@ -55,7 +55,8 @@ pub mod env;
 pub mod http;
 pub mod ops;
 pub mod store;
-pub mod watched;
+/// The store double of the suites (sessionkit-core's `testing` module).
+pub use sessionkit_core::testing as watched;
 
 #[doc(hidden)]
 pub mod __private {

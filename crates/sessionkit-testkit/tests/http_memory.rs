@@ -32,7 +32,7 @@ mod signed_ids {
 #[tokio::test]
 async fn store_failure_fails_closed_through_the_error_handler() {
     sessionkit_testkit::http::cases::store_failure_fails_closed_through_the_error_handler(|| {
-        Watched::failing(MemoryStore::new(), |_| Err(server_down()))
+        Watched::failing(MemoryStore::new(), |_, _| Err(server_down()))
     })
     .await;
 }
@@ -54,7 +54,7 @@ async fn save_touch_and_delete_failures_after_a_good_load_fail_closed() {
     // read-only, a full disk).
     let writes_fail = Arc::new(AtomicBool::new(false));
     let failing = writes_fail.clone();
-    let store = Watched::failing(MemoryStore::new(), move |call| {
+    let store = Watched::failing(MemoryStore::new(), move |call, _| {
         if call.writes() && failing.load(Ordering::SeqCst) {
             return Err(server_down());
         }

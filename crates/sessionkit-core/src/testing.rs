@@ -1,12 +1,13 @@
-//! A store double for the suites: a real store whose every call is counted first and,
-//! when a test says so, failed the way a backend fails when its server is down.
+//! A store double for tests (feature `testing`): a real store whose every call is
+//! counted first and, when a test says so, failed the way a backend fails when its
+//! server is down.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
+use crate::store::{ExpiredDeletion, SessionListing, StoreError, UserIndex};
+use crate::{IdHash, Record, SessionStore};
 use async_trait::async_trait;
-use sessionkit_core::store::{ExpiredDeletion, SessionListing, StoreError, UserIndex};
-use sessionkit_core::{IdHash, Record, SessionStore};
 use time::OffsetDateTime;
 
 /// One kind of store call, as [`Watched`] sees it.
@@ -31,9 +32,9 @@ impl Call {
     }
 }
 
-/// What a test decides for each call: `Ok` lets it through to the real store, an
-/// `Err` is the call's answer instead.
-type Gate = dyn Fn(Call) -> Result<(), StoreError> + Send + Sync;
+/// What a test decides for each call (and the id hash it is about): `Ok` lets it
+/// through to the real store, an `Err` is the call's answer instead.
+type Gate = dyn Fn(Call, &IdHash) -> Result<(), StoreError> + Send + Sync;
 
 /// Forwards every call to a real store after counting it and asking its gate; the
 /// user index, expired deletion and listing are the real store's.
@@ -41,11 +42,11 @@ type Gate = dyn Fn(Call) -> Result<(), StoreError> + Send + Sync;
 /// # Examples
 ///
 /// ```
+/// use sessionkit_core::testing::{server_down, Watched};
 /// use sessionkit_core::MemoryStore;
-/// use sessionkit_testkit::watched::{server_down, Watched};
 ///
 /// let counting = Watched::new(MemoryStore::new());
-/// let read_only = Watched::failing(MemoryStore::new(), |call| {
+/// let read_only = Watched::failing(MemoryStore::new(), |call, _id| {
 ///     if call.writes() { Err(server_down()) } else { Ok(()) }
 /// });
 /// # let _ = (counting, read_only);
@@ -69,14 +70,14 @@ impl<S> std::fmt::Debug for Watched<S> {
 impl<S> Watched<S> {
     /// Counts every call to `inner` and lets each through.
     pub fn new(inner: S) -> Self {
-        Self::failing(inner, |_| Ok(()))
+        Self::failing(inner, |_, _| Ok(()))
     }
 
     /// Counts every call to `inner`; `gate` decides, call by call, whether it reaches
     /// `inner` or fails with the error it returns.
     pub fn failing(
         inner: S,
-        gate: impl Fn(Call) -> Result<(), StoreError> + Send + Sync + 'static,
+        gate: impl Fn(Call, &IdHash) -> Result<(), StoreError> + Send + Sync + 'static,
     ) -> Self {
         Self {
             inner,
@@ -113,9 +114,9 @@ impl<S> Watched<S> {
         .sum()
     }
 
-    fn enter(&self, call: Call) -> Result<(), StoreError> {
+    fn enter(&self, call: Call, id: &IdHash) -> Result<(), StoreError> {
         self.counts[call as usize].fetch_add(1, Ordering::SeqCst);
-        (self.gate)(call)
+        (self.gate)(call, id)
     }
 }
 
@@ -130,15 +131,15 @@ pub fn server_down() -> StoreError {
 #[async_trait]
 impl<S: SessionStore> SessionStore for Watched<S> {
     async fn load(&self, id: &IdHash) -> Result<Option<Record>, StoreError> {
-        self.enter(Call::Load)?;
+        self.enter(Call::Load, id)?;
         self.inner.load(id).await
     }
     async fn create(&self, record: &Record) -> Result<(), StoreError> {
-        self.enter(Call::Create)?;
+        self.enter(Call::Create, &record.id)?;
         self.inner.create(record).await
     }
     async fn compare_and_swap(&self, record: &Record, expected: u64) -> Result<bool, StoreError> {
-        self.enter(Call::CompareAndSwap)?;
+        self.enter(Call::CompareAndSwap, &record.id)?;
         self.inner.compare_and_swap(record, expected).await
     }
     async fn touch(
@@ -147,11 +148,11 @@ impl<S: SessionStore> SessionStore for Watched<S> {
         expires_at: OffsetDateTime,
         now: OffsetDateTime,
     ) -> Result<bool, StoreError> {
-        self.enter(Call::Touch)?;
+        self.enter(Call::Touch, id)?;
         self.inner.touch(id, expires_at, now).await
     }
     async fn delete(&self, id: &IdHash) -> Result<bool, StoreError> {
-        self.enter(Call::Delete)?;
+        self.enter(Call::Delete, id)?;
         self.inner.delete(id).await
     }
     fn user_index(&self) -> Option<&dyn UserIndex> {
