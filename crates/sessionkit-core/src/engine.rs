@@ -710,14 +710,38 @@ impl Session {
             let fresh = self
                 .timed("load", self.inner.store.load_shared(&old.id))
                 .await?;
-            let Some(fresh) = fresh.filter(|r| r.moved_to.is_none() && !r.is_expired(now)) else {
-                // Deleted (a logout won) or rotated by another request: nothing to carry.
+            let fresh = match fresh {
+                Some(pointer) if pointer.moved_to.is_some() => {
+                    self.rotated_meanwhile(state, pointer).await?
+                }
+                other => other,
+            };
+            let Some(fresh) = fresh.filter(|r| !r.is_expired(now)) else {
+                // Deleted (a logout won), or rotated into another user's session:
+                // nothing to carry.
                 return Ok(());
             };
             self.recopy(state, &fresh, &changes, now).await?;
             old = fresh;
         }
         Err(Error::Conflict(attempts))
+    }
+
+    /// The record that another request rotated the old one into while this cycle copied
+    /// it (a login submitted twice, on another server: this process's saves of one id
+    /// take turns): it is copied over and retired into this request's new record like
+    /// the old one, so one session remains. `None` (leave it be) when it belongs to
+    /// another user, or is this request's own record.
+    async fn rotated_meanwhile(
+        &self,
+        state: &mut State,
+        pointer: Arc<Record>,
+    ) -> Result<Option<Arc<Record>>, Error> {
+        let other = Box::pin(self.successor(state, pointer)).await?;
+        state.forwarded = false;
+        let own = state.saved.as_ref();
+        Ok(other
+            .filter(|other| own.is_some_and(|own| other.id != own.id && other.user == own.user)))
     }
 
     /// A cycle whose id another request rotated first (a login submitted twice, here or
@@ -808,7 +832,13 @@ impl Session {
         if let Some(next) = successor.filter(|_| grace.is_positive()) {
             let mut stub = Record::new(old.id, Data::new(), old.created_at, old.expires_at);
             stub.last_seen = now;
-            stub.expires_at = old.expires_at.min(now + grace + TOMBSTONE_MEMORY);
+            // A grace window too long for the calendar keeps the stub as long as the
+            // record it replaces would have lived.
+            let remembered = now
+                .checked_add(grace)
+                .and_then(|end| end.checked_add(TOMBSTONE_MEMORY))
+                .unwrap_or(old.expires_at);
+            stub.expires_at = old.expires_at.min(remembered);
             stub.version = old.version.wrapping_add(1);
             stub.moved_to = Some(next);
             stub.client = self.inner.presented.client().unwrap_or_default();

@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use sessionkit_core::store::StoreError;
 use sessionkit_core::{
     CookieAction, Error, IdHash, MemoryStore, Record, Session, SessionConfig, SessionId,
-    SessionStore,
+    SessionListing, SessionStore,
 };
 use time::OffsetDateTime;
 use tokio::sync::Mutex;
@@ -218,14 +218,61 @@ async fn a_write_that_ends_long_after_a_login_still_lands_in_the_logged_in_sessi
     Ok(())
 }
 
-/// A memory store that, when the first session is created through it, first lets
-/// another server write to the old record (a store-level compare-and-swap: saves in
-/// one process take turns per id, so the race needs a second process): a write landing
-/// on the old record while a login copies it to the new one.
+/// What another server does to the old record while a login here copies it (saves in
+/// one process take turns per id, so these races need a second process; the store
+/// plays its part when this process creates the new record).
+#[derive(Debug, Clone, Copy)]
+enum Meanwhile {
+    /// A write: "pear" goes into the cart.
+    Writes,
+    /// A login as "ada" (the same login submitted twice, the other copy landing on the
+    /// other server), with a write of "pear" into its new session.
+    LogsIn,
+}
+
+/// A memory store on which another server acts once, when the first session is created
+/// through it (see [`Meanwhile`]).
 #[derive(Debug, Clone)]
 struct WriteDuringCopy {
     inner: MemoryStore,
     pending: Arc<Mutex<Option<IdHash>>>,
+    meanwhile: Meanwhile,
+    /// The id the other server's login answered with.
+    other_login: Arc<Mutex<Option<SessionId>>>,
+}
+
+impl WriteDuringCopy {
+    fn new(inner: &MemoryStore, old: &SessionId, meanwhile: Meanwhile) -> Self {
+        Self {
+            inner: inner.clone(),
+            pending: Arc::new(Mutex::new(Some(old.hash()))),
+            meanwhile,
+            other_login: Arc::default(),
+        }
+    }
+
+    async fn act(&self, old: &IdHash) -> Result<(), StoreError> {
+        let mut current = self.inner.load(old).await?.ok_or(StoreError::Exists)?;
+        if let Some(serde_json::Value::Array(cart)) = current.data.get_mut("cart") {
+            cart.push("pear".into());
+        }
+        let expected = current.version;
+        if let Meanwhile::LogsIn = self.meanwhile {
+            let id = SessionId::generate().map_err(|e| StoreError::backend("drawing an id", e))?;
+            let mut moved = current.clone();
+            moved.id = id.hash();
+            moved.version = 1;
+            moved.user = Some("ada".into());
+            self.inner.create(&moved).await?;
+            current.data.clear();
+            current.moved_to = Some(id.hash());
+            current.last_seen = OffsetDateTime::now_utc();
+            *self.other_login.lock().await = Some(id);
+        }
+        current.version += 1;
+        assert!(self.inner.compare_and_swap(&current, expected).await?);
+        Ok(())
+    }
 }
 
 #[async_trait]
@@ -236,13 +283,7 @@ impl SessionStore for WriteDuringCopy {
     async fn create(&self, record: &Record) -> Result<(), StoreError> {
         let pending = self.pending.lock().await.take();
         if let Some(old) = pending {
-            let mut current = self.inner.load(&old).await?.ok_or(StoreError::Exists)?;
-            if let Some(serde_json::Value::Array(cart)) = current.data.get_mut("cart") {
-                cart.push("pear".into());
-            }
-            let expected = current.version;
-            current.version += 1;
-            assert!(self.inner.compare_and_swap(&current, expected).await?);
+            self.act(&old).await?;
         }
         self.inner.create(record).await
     }
@@ -267,10 +308,7 @@ async fn a_write_landing_while_a_login_copies_the_session_is_carried_to_the_new_
 ) -> Result<(), Error> {
     let inner = MemoryStore::new();
     let old = stored_cart(&inner, &["apple"]).await?;
-    let store = WriteDuringCopy {
-        inner: inner.clone(),
-        pending: Arc::new(Mutex::new(Some(old.hash()))),
-    };
+    let store = WriteDuringCopy::new(&inner, &old, Meanwhile::Writes);
     let login = open(&store, &old);
     login.login("ada").await?;
     login.insert("theme", "dark").await?;
@@ -286,6 +324,42 @@ async fn a_write_landing_while_a_login_copies_the_session_is_carried_to_the_new_
     let theme: Option<String> = open(&inner, &new).get("theme").await?;
     assert_eq!(theme.as_deref(), Some("dark"));
     assert_eq!(open(&inner, &new).user().await?.as_deref(), Some("ada"));
+    Ok(())
+}
+
+/// The same login submitted twice, the copies landing on two servers at once: each
+/// copies the old record, one turns it into a pointer first. The other, finding that,
+/// takes over the first one's new record (with the write made there) and retires it
+/// into its own: one session remains, which every id of it leads to.
+#[tokio::test]
+async fn a_login_submitted_twice_to_two_servers_at_once_leaves_one_session() -> Result<(), Error> {
+    let inner = MemoryStore::new();
+    let old = stored_cart(&inner, &["apple"]).await?;
+    let store = WriteDuringCopy::new(&inner, &old, Meanwhile::LogsIn);
+    let login = open(&store, &old);
+    login.login("ada").await?;
+    let (_, cookie) = login.finish(false).await;
+    let CookieAction::Set { id: ours, .. } = cookie? else {
+        panic!("a login sets the new id's cookie");
+    };
+    let theirs = store
+        .other_login
+        .lock()
+        .await
+        .clone()
+        .expect("the other server logged in mid-login");
+    let live: Vec<Record> = SessionListing::list(&inner, None, 100)
+        .await
+        .map_err(Error::Store)?
+        .into_iter()
+        .filter(|r| r.moved_to.is_none())
+        .collect();
+    assert_eq!(live.len(), 1, "one session remains: {live:?}");
+    assert_eq!(live[0].id, ours.hash());
+    for id in [&ours, &theirs, &old] {
+        assert_eq!(cart(&inner, id).await?, ["apple", "pear"]);
+        assert_eq!(open(&inner, id).user().await?.as_deref(), Some("ada"));
+    }
     Ok(())
 }
 
@@ -398,5 +472,25 @@ async fn a_request_of_the_old_user_in_flight_when_another_logs_in_leaves_the_new
         "nothing of ada's lands in bob's"
     );
     assert_eq!(open(&store, &bob).user().await?.as_deref(), Some("bob"));
+    Ok(())
+}
+
+/// A grace window too long for the calendar is no panic at login: the pointer lives as
+/// long as the session it replaced would have, and the old id still leads to the new
+/// session meanwhile.
+#[tokio::test]
+async fn an_endless_rotation_grace_is_no_panic_and_keeps_the_pointer() -> Result<(), Error> {
+    let config = SessionConfig {
+        rotation_grace: time::Duration::MAX,
+        ..SessionConfig::default()
+    };
+    let store = MemoryStore::new();
+    let old = stored_cart(&store, &["apple"]).await?;
+    let login = Session::open(store.clone(), config.clone(), Some(old.clone()));
+    login.login("ada").await?;
+    let (_, cookie) = login.finish(false).await;
+    assert!(matches!(cookie?, CookieAction::Set { .. }));
+    let late = Session::open(store.clone(), config, Some(old));
+    assert_eq!(late.user().await?.as_deref(), Some("ada"));
     Ok(())
 }
