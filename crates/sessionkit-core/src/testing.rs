@@ -2,6 +2,8 @@
 //! counted first and, when a test says so, failed the way a backend fails when its
 //! server is down.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
@@ -34,7 +36,11 @@ impl Call {
 
 /// What a test decides for each call (and the id hash it is about): `Ok` lets it
 /// through to the real store, an `Err` is the call's answer instead.
-type Gate = dyn Fn(Call, &IdHash) -> Result<(), StoreError> + Send + Sync;
+/// It may also act first, and take its time (another server's write, a hung backend).
+type Gate = dyn Fn(Call, IdHash) -> GateFuture + Send + Sync;
+
+/// What a [`Gate`] answers, once it has done what it does.
+type GateFuture = Pin<Box<dyn Future<Output = Result<(), StoreError>> + Send>>;
 
 /// Forwards every call to a real store after counting it and asking its gate; the
 /// user index, expired deletion and listing are the real store's.
@@ -79,10 +85,23 @@ impl<S> Watched<S> {
         inner: S,
         gate: impl Fn(Call, &IdHash) -> Result<(), StoreError> + Send + Sync + 'static,
     ) -> Self {
+        Self::acting(inner, move |call, id| {
+            let answer = gate(call, &id);
+            async move { answer }
+        })
+    }
+
+    /// Counts every call to `inner`; before each, `act` runs to its end (it may write
+    /// to the store itself, as another server would, or never finish, as a hung
+    /// backend), then lets the call through or fails it with its error.
+    pub fn acting<F>(inner: S, act: impl Fn(Call, IdHash) -> F + Send + Sync + 'static) -> Self
+    where
+        F: Future<Output = Result<(), StoreError>> + Send + 'static,
+    {
         Self {
             inner,
             counts: Arc::default(),
-            gate: Arc::new(gate),
+            gate: Arc::new(move |call, id| -> GateFuture { Box::pin(act(call, id)) }),
         }
     }
 
@@ -114,9 +133,9 @@ impl<S> Watched<S> {
         .sum()
     }
 
-    fn enter(&self, call: Call, id: &IdHash) -> Result<(), StoreError> {
+    async fn enter(&self, call: Call, id: &IdHash) -> Result<(), StoreError> {
         self.counts[call as usize].fetch_add(1, Ordering::SeqCst);
-        (self.gate)(call, id)
+        (self.gate)(call, *id).await
     }
 }
 
@@ -131,15 +150,15 @@ pub fn server_down() -> StoreError {
 #[async_trait]
 impl<S: SessionStore> SessionStore for Watched<S> {
     async fn load(&self, id: &IdHash) -> Result<Option<Record>, StoreError> {
-        self.enter(Call::Load, id)?;
+        self.enter(Call::Load, id).await?;
         self.inner.load(id).await
     }
     async fn create(&self, record: &Record) -> Result<(), StoreError> {
-        self.enter(Call::Create, &record.id)?;
+        self.enter(Call::Create, &record.id).await?;
         self.inner.create(record).await
     }
     async fn compare_and_swap(&self, record: &Record, expected: u64) -> Result<bool, StoreError> {
-        self.enter(Call::CompareAndSwap, &record.id)?;
+        self.enter(Call::CompareAndSwap, &record.id).await?;
         self.inner.compare_and_swap(record, expected).await
     }
     async fn touch(
@@ -148,11 +167,11 @@ impl<S: SessionStore> SessionStore for Watched<S> {
         expires_at: OffsetDateTime,
         now: OffsetDateTime,
     ) -> Result<bool, StoreError> {
-        self.enter(Call::Touch, id)?;
+        self.enter(Call::Touch, id).await?;
         self.inner.touch(id, expires_at, now).await
     }
     async fn delete(&self, id: &IdHash) -> Result<bool, StoreError> {
-        self.enter(Call::Delete, id)?;
+        self.enter(Call::Delete, id).await?;
         self.inner.delete(id).await
     }
     fn user_index(&self) -> Option<&dyn UserIndex> {

@@ -5,8 +5,8 @@
 
 use std::sync::Arc;
 
-use async_trait::async_trait;
 use sessionkit_core::store::StoreError;
+use sessionkit_core::testing::{Call, Watched};
 use sessionkit_core::{
     CookieAction, Error, IdHash, MemoryStore, Record, Session, SessionConfig, SessionId,
     SessionListing, SessionStore,
@@ -234,73 +234,66 @@ enum Meanwhile {
 /// through it (see [`Meanwhile`]).
 #[derive(Debug, Clone)]
 struct WriteDuringCopy {
-    inner: MemoryStore,
+    store: Watched<MemoryStore>,
     pending: Arc<Mutex<Option<IdHash>>>,
-    meanwhile: Meanwhile,
     /// The id the other server's login answered with.
     other_login: Arc<Mutex<Option<SessionId>>>,
 }
 
 impl WriteDuringCopy {
     fn new(inner: &MemoryStore, old: &SessionId, meanwhile: Meanwhile) -> Self {
+        let pending = Arc::new(Mutex::new(Some(old.hash())));
+        let other_login: Arc<Mutex<Option<SessionId>>> = Arc::default();
+        let (waiting, answered, other) = (pending.clone(), other_login.clone(), inner.clone());
+        let store = Watched::acting(inner.clone(), move |call, _| {
+            let (waiting, answered, other) = (waiting.clone(), answered.clone(), other.clone());
+            async move {
+                let old = match call {
+                    Call::Create => waiting.lock().await.take(),
+                    _ => None,
+                };
+                match old {
+                    Some(old) => act(&other, &old, meanwhile, &answered).await,
+                    None => Ok(()),
+                }
+            }
+        });
         Self {
-            inner: inner.clone(),
-            pending: Arc::new(Mutex::new(Some(old.hash()))),
-            meanwhile,
-            other_login: Arc::default(),
+            store,
+            pending,
+            other_login,
         }
-    }
-
-    async fn act(&self, old: &IdHash) -> Result<(), StoreError> {
-        let mut current = self.inner.load(old).await?.ok_or(StoreError::Exists)?;
-        if let Some(serde_json::Value::Array(cart)) = current.data.get_mut("cart") {
-            cart.push("pear".into());
-        }
-        let expected = current.version;
-        if let Meanwhile::LogsIn = self.meanwhile {
-            let id = SessionId::generate().map_err(|e| StoreError::backend("drawing an id", e))?;
-            let mut moved = current.clone();
-            moved.id = id.hash();
-            moved.version = 1;
-            moved.user = Some("ada".into());
-            self.inner.create(&moved).await?;
-            current.data.clear();
-            current.moved_to = Some(id.hash());
-            current.last_seen = OffsetDateTime::now_utc();
-            *self.other_login.lock().await = Some(id);
-        }
-        current.version += 1;
-        assert!(self.inner.compare_and_swap(&current, expected).await?);
-        Ok(())
     }
 }
 
-#[async_trait]
-impl SessionStore for WriteDuringCopy {
-    async fn load(&self, id: &IdHash) -> Result<Option<Record>, StoreError> {
-        self.inner.load(id).await
+/// What the other server does to the record `old` (see [`Meanwhile`]); a login's new id
+/// goes into `answered`.
+async fn act(
+    store: &MemoryStore,
+    old: &IdHash,
+    meanwhile: Meanwhile,
+    answered: &Mutex<Option<SessionId>>,
+) -> Result<(), StoreError> {
+    let mut current = store.load(old).await?.ok_or(StoreError::Exists)?;
+    if let Some(serde_json::Value::Array(cart)) = current.data.get_mut("cart") {
+        cart.push("pear".into());
     }
-    async fn create(&self, record: &Record) -> Result<(), StoreError> {
-        let pending = self.pending.lock().await.take();
-        if let Some(old) = pending {
-            self.act(&old).await?;
-        }
-        self.inner.create(record).await
+    let expected = current.version;
+    if let Meanwhile::LogsIn = meanwhile {
+        let id = SessionId::generate().map_err(|e| StoreError::backend("drawing an id", e))?;
+        let mut moved = current.clone();
+        moved.id = id.hash();
+        moved.version = 1;
+        moved.user = Some("ada".into());
+        store.create(&moved).await?;
+        current.data.clear();
+        current.moved_to = Some(id.hash());
+        current.last_seen = OffsetDateTime::now_utc();
+        *answered.lock().await = Some(id);
     }
-    async fn compare_and_swap(&self, record: &Record, expected: u64) -> Result<bool, StoreError> {
-        self.inner.compare_and_swap(record, expected).await
-    }
-    async fn touch(
-        &self,
-        id: &IdHash,
-        expires_at: OffsetDateTime,
-        now: OffsetDateTime,
-    ) -> Result<bool, StoreError> {
-        self.inner.touch(id, expires_at, now).await
-    }
-    async fn delete(&self, id: &IdHash) -> Result<bool, StoreError> {
-        self.inner.delete(id).await
-    }
+    current.version += 1;
+    assert!(store.compare_and_swap(&current, expected).await?);
+    Ok(())
 }
 
 #[tokio::test]
@@ -309,7 +302,7 @@ async fn a_write_landing_while_a_login_copies_the_session_is_carried_to_the_new_
     let inner = MemoryStore::new();
     let old = stored_cart(&inner, &["apple"]).await?;
     let store = WriteDuringCopy::new(&inner, &old, Meanwhile::Writes);
-    let login = open(&store, &old);
+    let login = open(&store.store, &old);
     login.login("ada").await?;
     login.insert("theme", "dark").await?;
     let (_, cookie) = login.finish(false).await;
@@ -336,7 +329,7 @@ async fn a_login_submitted_twice_to_two_servers_at_once_leaves_one_session() -> 
     let inner = MemoryStore::new();
     let old = stored_cart(&inner, &["apple"]).await?;
     let store = WriteDuringCopy::new(&inner, &old, Meanwhile::LogsIn);
-    let login = open(&store, &old);
+    let login = open(&store.store, &old);
     login.login("ada").await?;
     let (_, cookie) = login.finish(false).await;
     let CookieAction::Set { id: ours, .. } = cookie? else {

@@ -4,60 +4,56 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use async_trait::async_trait;
 use sessionkit_core::store::StoreError;
-use sessionkit_core::{
-    Error, IdHash, MemoryStore, Record, Session, SessionConfig, SessionId, SessionStore,
-};
-use time::OffsetDateTime;
+use sessionkit_core::testing::{Call, Watched};
+use sessionkit_core::{Error, MemoryStore, Session, SessionConfig, SessionId};
 
 /// A memory store whose next create or compare-and-swap fails as a dead backend would,
 /// or never answers (a hung backend, for a save the caller gives up on).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 struct FailingSwap {
-    inner: MemoryStore,
+    store: Watched<MemoryStore>,
     fail_next_create: Arc<AtomicBool>,
     fail_next_swap: Arc<AtomicBool>,
     hang_next_create: Arc<AtomicBool>,
     hang_next_swap: Arc<AtomicBool>,
 }
 
-#[async_trait]
-impl SessionStore for FailingSwap {
-    async fn load(&self, id: &IdHash) -> Result<Option<Record>, StoreError> {
-        self.inner.load(id).await
-    }
-    async fn create(&self, record: &Record) -> Result<(), StoreError> {
-        if self.fail_next_create.swap(false, Ordering::SeqCst) {
-            return Err(StoreError::backend(
-                "creating a session",
-                "connection reset",
-            ));
+impl Default for FailingSwap {
+    fn default() -> Self {
+        let [fail_next_create, fail_next_swap, hang_next_create, hang_next_swap]: [Arc<AtomicBool>;
+            4] = Default::default();
+        let (fail_create, fail_swap) = (fail_next_create.clone(), fail_next_swap.clone());
+        let (hang_create, hang_swap) = (hang_next_create.clone(), hang_next_swap.clone());
+        let store = Watched::acting(MemoryStore::new(), move |call, _| {
+            let flags = match call {
+                Call::Create => Some((&fail_create, &hang_create)),
+                Call::CompareAndSwap => Some((&fail_swap, &hang_swap)),
+                _ => None,
+            };
+            let (fail, hang) = flags.map_or((false, false), |(fail, hang)| {
+                (
+                    fail.swap(false, Ordering::SeqCst),
+                    hang.swap(false, Ordering::SeqCst),
+                )
+            });
+            async move {
+                if fail {
+                    return Err(StoreError::backend("saving a session", "connection reset"));
+                }
+                if hang {
+                    std::future::pending::<()>().await;
+                }
+                Ok(())
+            }
+        });
+        Self {
+            store,
+            fail_next_create,
+            fail_next_swap,
+            hang_next_create,
+            hang_next_swap,
         }
-        if self.hang_next_create.swap(false, Ordering::SeqCst) {
-            std::future::pending::<()>().await;
-        }
-        self.inner.create(record).await
-    }
-    async fn compare_and_swap(&self, record: &Record, expected: u64) -> Result<bool, StoreError> {
-        if self.fail_next_swap.swap(false, Ordering::SeqCst) {
-            return Err(StoreError::backend("saving a session", "connection reset"));
-        }
-        if self.hang_next_swap.swap(false, Ordering::SeqCst) {
-            std::future::pending::<()>().await;
-        }
-        self.inner.compare_and_swap(record, expected).await
-    }
-    async fn touch(
-        &self,
-        id: &IdHash,
-        expires_at: OffsetDateTime,
-        now: OffsetDateTime,
-    ) -> Result<bool, StoreError> {
-        self.inner.touch(id, expires_at, now).await
-    }
-    async fn delete(&self, id: &IdHash) -> Result<bool, StoreError> {
-        self.inner.delete(id).await
     }
 }
 
@@ -66,11 +62,11 @@ impl SessionStore for FailingSwap {
 async fn request_with_unsaved_changes(
     store: &FailingSwap,
 ) -> Result<(Option<SessionId>, Session), Error> {
-    let first = Session::new(store.clone(), SessionConfig::default());
+    let first = Session::new(store.store.clone(), SessionConfig::default());
     first.insert("kept", 1).await?;
     first.save().await?;
     let id = first.id().await;
-    let request = Session::open(store.clone(), SessionConfig::default(), id.clone());
+    let request = Session::open(store.store.clone(), SessionConfig::default(), id.clone());
     request.insert("added", 2).await?;
     request.increment("kept", 10).await?;
     Ok((id, request))
@@ -90,7 +86,7 @@ async fn a_retry_stores_the_changes(
     );
     assert_eq!(request.get::<i64>("kept").await?, Some(11));
     request.save().await?;
-    let later = Session::open(store, SessionConfig::default(), id);
+    let later = Session::open(store.store, SessionConfig::default(), id);
     assert_eq!(later.get::<i64>("added").await?, Some(2));
     assert_eq!(later.get::<i64>("kept").await?, Some(11));
     Ok(())
@@ -104,7 +100,7 @@ async fn failed_save_keeps_the_changes_in_the_handle_and_a_retry_stores_them() -
     store.fail_next_swap.store(true, Ordering::SeqCst);
     assert!(matches!(request.save().await, Err(Error::Store(_))));
 
-    let meanwhile = Session::open(store.clone(), SessionConfig::default(), id.clone());
+    let meanwhile = Session::open(store.store.clone(), SessionConfig::default(), id.clone());
     assert_eq!(
         meanwhile.get::<i64>("added").await?,
         None,
@@ -116,7 +112,7 @@ async fn failed_save_keeps_the_changes_in_the_handle_and_a_retry_stores_them() -
 
 /// A new session's request with `cart: ["A-1001"]` and `visits: 1`, not stored yet.
 async fn new_request_with_unsaved_data(store: &FailingSwap) -> Result<Session, Error> {
-    let request = Session::new(store.clone(), SessionConfig::default());
+    let request = Session::new(store.store.clone(), SessionConfig::default());
     request.insert("cart", vec!["A-1001"]).await?;
     request.increment("visits", 1).await?;
     Ok(request)
@@ -133,7 +129,7 @@ async fn a_retry_creates_it(store: FailingSwap, request: Session) -> Result<(), 
     );
     request.increment("visits", 1).await?;
     request.save().await?;
-    let later = Session::open(store, SessionConfig::default(), request.id().await);
+    let later = Session::open(store.store, SessionConfig::default(), request.id().await);
     assert_eq!(
         later.get::<Vec<String>>("cart").await?,
         Some(vec!["A-1001".to_owned()])
