@@ -499,9 +499,13 @@ mod cookie_store_revocation {
     use sessionkit::{CookieStore, KeyRing};
     use std::sync::Arc;
 
+    /// The key ring of this module's cookie stores.
+    fn keys() -> KeyRing {
+        KeyRing::new(["cookie store secret for the tests, 32+ bytes"]).expect("valid key")
+    }
+
     fn cookie_app() -> (Router, StoreGenerations) {
-        let keys =
-            KeyRing::new(["cookie store secret for the tests, 32+ bytes"]).expect("valid key");
+        let keys = keys();
         let generations = StoreGenerations::new(MemoryStore::new());
         let store = CookieStore::private(&keys).with_revocation(generations.clone());
         let gens = generations.clone();
@@ -555,14 +559,28 @@ mod cookie_store_revocation {
         assert_eq!(c.get("/whoami").await.1, "alice", "logging in again works");
     }
 
+    /// The test app on a cookie store revocable through `generations`, with one route
+    /// of the test's own.
+    fn revocable_app_with<H, T>(generations: &StoreGenerations, path: &str, handler: H) -> Router
+    where
+        H: axum::handler::Handler<T, ()>,
+        T: 'static,
+    {
+        let layer = SessionLayer::cookie_store(
+            CookieStore::private(&keys()).with_revocation(generations.clone()),
+        );
+        Router::new()
+            .route(path, get(handler))
+            .merge(app(layer.clone()))
+            .layer(layer)
+    }
+
     /// "Change password, log out every other device, keep this one": the request that
     /// bumps the generation and logs the user in again (with or without a logout
     /// first) gets a fresh cookie that works, while the old cookie is revoked.
     #[tokio::test]
     async fn logging_in_again_after_revoking_in_the_same_request_keeps_this_device() {
         for logout_first in [false, true] {
-            let keys =
-                KeyRing::new(["cookie store secret for the tests, 32+ bytes"]).expect("valid key");
             let generations = StoreGenerations::new(MemoryStore::new());
             let gens = generations.clone();
             let change_password = move |session: Session| {
@@ -578,13 +596,7 @@ mod cookie_store_revocation {
                     Ok::<_, sessionkit::Error>("password changed")
                 }
             };
-            let layer = SessionLayer::cookie_store(
-                CookieStore::private(&keys).with_revocation(generations.clone()),
-            );
-            let app = Router::new()
-                .route("/change_password", get(change_password))
-                .merge(app(layer.clone()))
-                .layer(layer);
+            let app = revocable_app_with(&generations, "/change_password", change_password);
             let mut device = Client::new(app.clone());
             device.get("/login/alice").await;
             let old = device.cookie.clone();
@@ -614,8 +626,6 @@ mod cookie_store_revocation {
     /// out everywhere must not hand that device a fresh, valid cookie.
     #[tokio::test]
     async fn log_out_everywhere_racing_a_request_is_not_undone_by_its_response() {
-        let keys =
-            KeyRing::new(["cookie store secret for the tests, 32+ bytes"]).expect("valid key");
         let generations = StoreGenerations::new(MemoryStore::new());
         let (entered_tx, entered_rx) = tokio::sync::oneshot::channel::<()>();
         let (resume_tx, resume_rx) = tokio::sync::oneshot::channel::<()>();
@@ -633,13 +643,7 @@ mod cookie_store_revocation {
                 Ok::<_, sessionkit::Error>("written")
             }
         };
-        let layer = SessionLayer::cookie_store(
-            CookieStore::private(&keys).with_revocation(generations.clone()),
-        );
-        let app = Router::new()
-            .route("/slow_write", get(slow_write))
-            .merge(app(layer.clone()))
-            .layer(layer);
+        let app = revocable_app_with(&generations, "/slow_write", slow_write);
         let mut device = Client::new(app.clone());
         device.get("/login/alice").await;
         assert_eq!(device.get("/whoami").await.1, "alice");
