@@ -234,6 +234,11 @@ fn taken_over(loaded_user: Option<&str>, now: &Record) -> bool {
     loaded_user.is_some() && now.user.as_deref() != loaded_user
 }
 
+/// The one key a rotation pointer's data may hold: set when a login as another user
+/// ended the session the pointer's id named, so that id, presented again, is not
+/// forwarded into the new user's session.
+const ENDED_BY_LOGIN: &str = "ended_by_login";
+
 /// How many rotations of one session a save follows while its request runs.
 const MAX_ROTATIONS_FOLLOWED: usize = 8;
 
@@ -410,6 +415,15 @@ impl Session {
             metrics::suspicious("rotated_id");
             return Ok(None);
         };
+        if stub.data.contains_key(ENDED_BY_LOGIN) {
+            // A request of a session that a login as another user ended, sent before
+            // the browser had the new cookie: like an id a logout ended, it opens an
+            // empty session, never the new user's.
+            tracing::debug!(
+                "session id was ended by a login as another user; starting an empty session"
+            );
+            return Ok(None);
+        }
         let record = match self
             .timed("load", self.inner.store.load_shared(&next))
             .await?
@@ -828,9 +842,18 @@ impl Session {
         now: OffsetDateTime,
     ) -> Result<bool, Error> {
         let grace = self.inner.config.rotation_grace;
-        let successor = state.saved.as_ref().map(|r| r.id);
-        if let Some(next) = successor.filter(|_| grace.is_positive()) {
-            let mut stub = Record::new(old.id, Data::new(), old.created_at, old.expires_at);
+        let successor = state.saved.as_ref().filter(|_| grace.is_positive());
+        if let Some(successor) = successor {
+            let next = successor.id;
+            let mut data = Data::new();
+            if taken_over(old.user.as_deref(), successor) {
+                // A login as another user ended the old session: the pointer is kept
+                // only for that session's requests already in flight (their saves find
+                // the new user's record and leave its cookie alone); the old id
+                // presented afresh must not open the new user's session.
+                data.insert(ENDED_BY_LOGIN.to_owned(), serde_json::Value::Bool(true));
+            }
+            let mut stub = Record::new(old.id, data, old.created_at, old.expires_at);
             stub.last_seen = now;
             // A grace window too long for the calendar keeps the stub as long as the
             // record it replaces would have lived.

@@ -54,6 +54,8 @@ pub struct Record {
     /// Set on the record of an id that was rotated away (`cycle_id`, `login`): the
     /// record that replaced it. For the rotation grace window the old id resolves to
     /// it; after that its use is refused and logged. `last_seen` is the rotation time.
+    /// Such a record holds no user; its data is the engine's own (a mark when a login
+    /// as another user ended the session, whose old id then resolves to nothing).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub moved_to: Option<IdHash>,
 }

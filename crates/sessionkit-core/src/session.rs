@@ -472,7 +472,9 @@ impl Session {
     /// user, so it shows up in "sessions of a user" and goes with "log out everywhere",
     /// and drops the CSRF secret so a token issued before login stops working. When
     /// another user is logged in on this session, its data is not handed over: the new
-    /// id starts an empty session (Django's `login` flushes in this case).
+    /// id starts an empty session (Django's `login` flushes in this case), and the old
+    /// id, presented again by a request sent before the browser had the new cookie,
+    /// opens an empty session too, never the new user's.
     ///
     /// # Errors
     ///

@@ -382,9 +382,16 @@ async fn logging_in_as_another_user_starts_an_empty_session_and_ends_the_old_one
     assert_eq!(cart(&store, &bob).await?, Vec::<String>::new());
     let pointer = store.load(&ada.hash()).await.map_err(Error::Store)?;
     assert!(
-        pointer.is_some_and(|p| p.moved_to.is_some() && p.data.is_empty() && p.user.is_none()),
+        pointer.is_some_and(|p| p.moved_to == Some(bob.hash()) && p.user.is_none()),
         "ada's session ended: only a pointer is left"
     );
+    let late = open(&store, &ada);
+    assert_eq!(
+        late.user().await?,
+        None,
+        "ada's id, presented again in the grace window, does not open bob's session"
+    );
+    assert!(late.is_empty().await?, "it opens an empty one");
 
     // The same user logging in again keeps the data (a new id all the same).
     let again = open(&store, &bob);

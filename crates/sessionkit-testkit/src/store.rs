@@ -1262,7 +1262,8 @@ where
 
 /// `login(user)` then save: a new id, the data kept, the user bound (and listed by the
 /// user index when the store has one), the old id's record gone or a data-less pointer
-/// to the new one (rotation grace window). A brand-new session can log in too.
+/// to the new one (rotation grace window). After a login as another user the old id
+/// opens an empty session, not the new user's. A brand-new session can log in too.
 pub async fn login_binds_user_and_cycles_id<S>(store: S)
 where
     S: SessionStore + Clone,
@@ -1299,6 +1300,53 @@ where
             "sessions_of lists the logged-in session, not the rotated-away id"
         );
     }
+
+    // A login as another user on the same browser: the first user's id, presented again
+    // inside the grace window (a request sent before the browser had the new cookie),
+    // opens an empty session, never the second user's; its record still points at the
+    // second user's for the first session's requests already in flight.
+    let second = unique("login-user");
+    let switched = open(&store, Some(new.clone()));
+    switched
+        .login(&second)
+        .await
+        .expect("login as another user");
+    switched.insert("second", true).await.expect("insert");
+    switched
+        .save()
+        .await
+        .expect("save after a login as another user");
+    let newer = switched.id().await.expect("a logged-in session has an id");
+    assert_ne!(newer, new, "a login as another user cycles the id");
+    let pointer = load(&store, &new.hash())
+        .await
+        .expect("the first user's id keeps a pointer for the grace window");
+    assert_eq!(pointer.moved_to, Some(newer.hash()));
+    assert_eq!(pointer.user, None, "the pointer names no user");
+    let late = open(&store, Some(new.clone()));
+    assert_eq!(
+        late.user().await.expect("user"),
+        None,
+        "the first user's id, presented after a login as another user, is no one's"
+    );
+    assert!(
+        late.is_empty().await.expect("is_empty"),
+        "the first user's id, presented after a login as another user, opens an empty session"
+    );
+    late.insert("late", true).await.expect("insert");
+    late.save().await.expect("save");
+    let late_id = late.id().await.expect("a saved session has an id");
+    assert!(
+        late_id != new && late_id != newer,
+        "a write on it starts a session of its own"
+    );
+    let stored = load_live(&store, &newer.hash(), "the second user's record").await;
+    assert_eq!(stored.user.as_deref(), Some(second.as_str()));
+    assert_eq!(
+        stored.data,
+        data(json!({"second": true})),
+        "the second user's session gets none of the first's data, nor the late write"
+    );
 
     let other = unique("login-user");
     let fresh = Session::open(store.clone(), config_with_grace(Duration::ZERO), None);
