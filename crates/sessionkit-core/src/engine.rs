@@ -239,6 +239,12 @@ fn taken_over(loaded_user: Option<&str>, now: &Record) -> bool {
 /// forwarded into the new user's session.
 const ENDED_BY_LOGIN: &str = "ended_by_login";
 
+/// Whether `record` is the pointer a login as another user left (not a session whose
+/// data merely holds the same key).
+fn ended_by_login(record: &Record) -> bool {
+    record.moved_to.is_some() && record.data.contains_key(ENDED_BY_LOGIN)
+}
+
 /// How many rotations of one session a save follows while its request runs.
 const MAX_ROTATIONS_FOLLOWED: usize = 8;
 
@@ -410,31 +416,38 @@ impl Session {
             .presented
             .client()
             .is_none_or(|now| same_network_and_browser(&stub.client, &now));
-        let Some(next) = stub.moved_to.filter(|_| in_window && same_client) else {
+        if stub.moved_to.is_none() || !(in_window && same_client) {
             tracing::warn!("session id used after it was rotated away; refused (possibly stolen)");
             metrics::suspicious("rotated_id");
             return Ok(None);
-        };
-        if stub.data.contains_key(ENDED_BY_LOGIN) {
-            // A request of a session that a login as another user ended, sent before
-            // the browser had the new cookie: like an id a logout ended, it opens an
-            // empty session, never the new user's.
-            tracing::debug!(
-                "session id was ended by a login as another user; starting an empty session"
-            );
-            return Ok(None);
         }
-        let record = match self
-            .timed("load", self.inner.store.load_shared(&next))
-            .await?
-        {
-            // Rotated again since (a login submitted twice): the client held the first
-            // id legitimately, so the later rotations are followed as a save follows them.
-            Some(record) if record.moved_to.is_some() => self.successor(state, record).await?,
-            other => other,
-        };
-        state.forwarded = record.is_some();
-        Ok(record)
+        // Rotated again since (a login submitted twice): the client held the first id
+        // legitimately, so the later rotations are followed as a save follows them, but
+        // never past a login as another user.
+        let mut record = stub;
+        for _ in 0..=MAX_ROTATIONS_FOLLOWED {
+            if ended_by_login(&record) {
+                // A request of a session that a login as another user ended, sent
+                // before the browser had the new cookie: like an id a logout ended, it
+                // opens an empty session, never the new user's.
+                tracing::debug!(
+                    "session id was ended by a login as another user; starting an empty session"
+                );
+                return Ok(None);
+            }
+            let Some(next) = record.moved_to else {
+                state.forwarded = true;
+                return Ok(Some(record));
+            };
+            match self
+                .timed("load", self.inner.store.load_shared(&next))
+                .await?
+            {
+                Some(found) => record = found,
+                None => return Ok(None),
+            }
+        }
+        Ok(None)
     }
 
     /// For the save of a request that loaded its session before another request rotated

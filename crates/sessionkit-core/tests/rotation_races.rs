@@ -405,6 +405,63 @@ async fn logging_in_as_another_user_starts_an_empty_session_and_ends_the_old_one
     Ok(())
 }
 
+/// An anonymous id, rotated by a login as ada and then ada's by a login as bob: the first
+/// id, presented inside the grace window, follows the chain to ada's session while it
+/// is ada's, and opens an empty session once bob's login ended it, not bob's.
+#[tokio::test]
+async fn an_id_from_before_logins_as_two_users_never_opens_the_second_users_session(
+) -> Result<(), Error> {
+    let store = MemoryStore::new();
+    let anonymous = stored_cart(&store, &["apple"]).await?;
+    let login = open(&store, &anonymous);
+    login.login("ada").await?;
+    let (_, cookie) = login.finish(false).await;
+    let CookieAction::Set { id: ada, .. } = cookie? else {
+        panic!("ada's new id");
+    };
+    assert_eq!(
+        open(&store, &anonymous).user().await?.as_deref(),
+        Some("ada"),
+        "inside the grace window the anonymous id reaches ada's session"
+    );
+
+    let switch = open(&store, &ada);
+    switch.login("bob").await?;
+    switch.push("cart", "bob's item").await?;
+    let (_, cookie) = switch.finish(false).await;
+    let CookieAction::Set { id: bob, .. } = cookie? else {
+        panic!("bob's new id");
+    };
+    let late = open(&store, &anonymous);
+    assert_eq!(
+        late.user().await?,
+        None,
+        "the anonymous id does not follow the chain into bob's session"
+    );
+    assert!(late.is_empty().await?);
+    assert_eq!(cart(&store, &bob).await?, ["bob's item"]);
+    Ok(())
+}
+
+/// The key the engine marks a pointer with is plain data in a session: a session that
+/// holds it is still reached through its old id inside the grace window.
+#[tokio::test]
+async fn a_session_holding_the_pointer_mark_as_data_is_still_forwarded() -> Result<(), Error> {
+    let store = MemoryStore::new();
+    let session = Session::new(store.clone(), SessionConfig::default());
+    session.insert("ended_by_login", true).await?;
+    session.save().await?;
+    let old = session.id().await.ok_or(Error::Unavailable)?;
+    let login = open(&store, &old);
+    login.login("ada").await?;
+    let (_, cookie) = login.finish(false).await;
+    assert!(matches!(cookie?, CookieAction::Set { .. }), "ada's new id");
+    let late = open(&store, &old);
+    assert_eq!(late.user().await?.as_deref(), Some("ada"));
+    assert_eq!(late.get::<bool>("ended_by_login").await?, Some(true));
+    Ok(())
+}
+
 #[tokio::test]
 async fn a_refresh_racing_a_login_sends_no_old_id_and_leaves_the_pointer_short_lived(
 ) -> Result<(), Error> {
