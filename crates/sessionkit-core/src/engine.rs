@@ -228,16 +228,29 @@ impl Drop for InFlight<'_> {
     }
 }
 
-/// Whether `now`, the record a rotated-away session lives in, belongs to another user
-/// than the one the request loaded it with (a login as someone else meanwhile).
+/// Whether `now`, the record a rotated-away session lives in (as `successor`
+/// found it), belongs to another user than the one the request loaded it with, or is
+/// the pointer where a login as another user ended it: a login as someone else
+/// meanwhile, also after an anonymous session's own login.
 fn taken_over(loaded_user: Option<&str>, now: &Record) -> bool {
-    loaded_user.is_some() && now.user.as_deref() != loaded_user
+    ended_by_login(now) || (loaded_user.is_some() && now.user.as_deref() != loaded_user)
 }
 
 /// The one key a rotation pointer's data may hold: set when a login as another user
 /// ended the session the pointer's id named, so that id, presented again, is not
 /// forwarded into the new user's session.
 const ENDED_BY_LOGIN: &str = "ended_by_login";
+
+/// How far `successor` follows a chain of rotations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Follow {
+    /// Up to the pointer a login as another user left, where the session ended: for a
+    /// presented old id and for the saves of requests in flight.
+    ThisSession,
+    /// Every pointer: for a login racing another login, which compares the users of the
+    /// two new records itself (a login submitted twice keeps one session).
+    EveryLogin,
+}
 
 /// Whether `record` is the pointer a login as another user left (not a session whose
 /// data merely holds the same key).
@@ -424,30 +437,22 @@ impl Session {
         // Rotated again since (a login submitted twice): the client held the first id
         // legitimately, so the later rotations are followed as a save follows them, but
         // never past a login as another user.
-        let mut record = stub;
-        for _ in 0..=MAX_ROTATIONS_FOLLOWED {
-            if ended_by_login(&record) {
+        match self.successor(state, stub, Follow::ThisSession).await? {
+            Some(pointer) if ended_by_login(&pointer) => {
                 // A request of a session that a login as another user ended, sent
                 // before the browser had the new cookie: like an id a logout ended, it
                 // opens an empty session, never the new user's.
                 tracing::debug!(
                     "session id was ended by a login as another user; starting an empty session"
                 );
-                return Ok(None);
+                state.forwarded = false;
+                Ok(None)
             }
-            let Some(next) = record.moved_to else {
-                state.forwarded = true;
-                return Ok(Some(record));
-            };
-            match self
-                .timed("load", self.inner.store.load_shared(&next))
-                .await?
-            {
-                Some(found) => record = found,
-                None => return Ok(None),
+            record => {
+                state.forwarded = record.is_some();
+                Ok(record)
             }
         }
-        Ok(None)
     }
 
     /// For the save of a request that loaded its session before another request rotated
@@ -456,13 +461,17 @@ impl Session {
     /// grace window and client checks that a presented old id must pass do not apply.
     /// `None` when the session is gone. The response then sends no cookie for the old
     /// id (`forwarded`): the client gets the new one from the request that rotated it.
+    /// With [`Follow::ThisSession`], the pointer a login as another user left is where
+    /// the session ended: it is returned, not followed (`taken_over` says so).
     async fn successor(
         &self,
         state: &mut State,
         mut record: Arc<Record>,
+        follow: Follow,
     ) -> Result<Option<Arc<Record>>, Error> {
         for _ in 0..MAX_ROTATIONS_FOLLOWED {
-            let Some(next) = record.moved_to else {
+            let ends_here = follow == Follow::ThisSession && ended_by_login(&record);
+            let Some(next) = record.moved_to.filter(|_| !ends_here) else {
                 return Ok(Some(record));
             };
             match self
@@ -764,7 +773,7 @@ impl Session {
         state: &mut State,
         pointer: Arc<Record>,
     ) -> Result<Option<Arc<Record>>, Error> {
-        let other = Box::pin(self.successor(state, pointer)).await?;
+        let other = Box::pin(self.successor(state, pointer, Follow::EveryLogin)).await?;
         state.forwarded = false;
         let own = state.saved.as_ref();
         Ok(other
@@ -786,7 +795,7 @@ impl Session {
         now: OffsetDateTime,
     ) -> Result<(), Error> {
         let Some(other) = self
-            .successor(state, stub)
+            .successor(state, stub, Follow::EveryLogin)
             .await?
             .filter(|r| !r.is_expired(now))
         else {
@@ -969,7 +978,7 @@ impl Session {
                 // Rotated away by a concurrent login or cycle: the changes belong on the
                 // successor (and the client gets its id from that request, not this one).
                 Some(fresh) if fresh.moved_to.is_some() => {
-                    Box::pin(self.successor(state, fresh)).await?
+                    Box::pin(self.successor(state, fresh, Follow::ThisSession)).await?
                 }
                 other => other,
             };
@@ -1020,7 +1029,7 @@ impl Session {
                 .await?;
             let fresh = match fresh {
                 Some(fresh) if fresh.moved_to.is_some() => {
-                    Box::pin(self.successor(state, fresh)).await?
+                    Box::pin(self.successor(state, fresh, Follow::ThisSession)).await?
                 }
                 other => other,
             };

@@ -382,7 +382,9 @@ async fn logging_in_as_another_user_starts_an_empty_session_and_ends_the_old_one
     assert_eq!(cart(&store, &bob).await?, Vec::<String>::new());
     let pointer = store.load(&ada.hash()).await.map_err(Error::Store)?;
     assert!(
-        pointer.is_some_and(|p| p.moved_to == Some(bob.hash()) && p.user.is_none()),
+        pointer.is_some_and(|p| p.moved_to == Some(bob.hash())
+            && p.user.is_none()
+            && p.data.len() == 1),
         "ada's session ended: only a pointer is left"
     );
     let late = open(&store, &ada);
@@ -440,6 +442,89 @@ async fn an_id_from_before_logins_as_two_users_never_opens_the_second_users_sess
     );
     assert!(late.is_empty().await?);
     assert_eq!(cart(&store, &bob).await?, ["bob's item"]);
+    Ok(())
+}
+
+/// A request that loaded the session while it was anonymous, still running when the
+/// session logs in as ada and then ada's as bob: its write is dropped (the session it
+/// loaded ended with bob's login), never replayed into bob's session, and its handle
+/// shows none of bob's data.
+#[tokio::test]
+async fn an_anonymous_request_in_flight_across_two_logins_never_reaches_the_second_users_session(
+) -> Result<(), Error> {
+    let store = MemoryStore::new();
+    let anonymous = stored_cart(&store, &["apple"]).await?;
+    let in_flight = open(&store, &anonymous);
+    assert_eq!(in_flight.user().await?, None, "loaded while anonymous");
+    let login = open(&store, &anonymous);
+    login.login("ada").await?;
+    let (_, cookie) = login.finish(false).await;
+    let CookieAction::Set { id: ada, .. } = cookie? else {
+        panic!("ada's new id");
+    };
+    let switch = open(&store, &ada);
+    switch.login("bob").await?;
+    switch.insert("secret", "bob's").await?;
+    let (_, cookie) = switch.finish(false).await;
+    let CookieAction::Set { id: bob, .. } = cookie? else {
+        panic!("bob's new id");
+    };
+
+    in_flight.push("cart", "anonymous item").await?;
+    assert!(
+        matches!(in_flight.save().await, Err(Error::Interrupted)),
+        "the write is interrupted"
+    );
+    assert_eq!(
+        cart(&store, &bob).await?,
+        Vec::<String>::new(),
+        "the anonymous request's write does not land in bob's session"
+    );
+    assert_eq!(
+        in_flight.get::<String>("secret").await?,
+        None,
+        "its handle reads none of bob's data"
+    );
+    let (_, cookie) = in_flight.finish(false).await;
+    assert!(
+        matches!(cookie, Ok(CookieAction::Keep)),
+        "and its response leaves bob's cookie alone"
+    );
+    Ok(())
+}
+
+/// A login as bob submitted twice on ada's session: the second login follows the first
+/// one's rotation (past the pointer that ends ada's session, since it is bob's login
+/// too) and bob keeps one session, not a second one nobody's cookie names.
+#[tokio::test]
+async fn a_login_as_another_user_submitted_twice_leaves_that_user_one_session() -> Result<(), Error>
+{
+    let store = MemoryStore::new();
+    let first = Session::new(store.clone(), SessionConfig::default());
+    first.login("ada").await?;
+    first.save().await?;
+    let ada = first.id().await.ok_or(Error::Unavailable)?;
+    let one = open(&store, &ada);
+    let two = open(&store, &ada);
+    one.login("bob").await?;
+    two.login("bob").await?;
+    let (_, cookie) = one.finish(false).await;
+    assert!(
+        matches!(cookie?, CookieAction::Set { .. }),
+        "the first login's id"
+    );
+    let (_, cookie) = two.finish(false).await;
+    let CookieAction::Set { id: bob, .. } = cookie? else {
+        panic!("the second login's id");
+    };
+    let index = store.user_index().ok_or(Error::Unavailable)?;
+    let sessions = index.sessions_of("bob").await.map_err(Error::Store)?;
+    assert_eq!(
+        sessions.iter().map(|r| r.id).collect::<Vec<_>>(),
+        [bob.hash()],
+        "bob has one session, the one the browser's last cookie names"
+    );
+    assert_eq!(open(&store, &bob).user().await?.as_deref(), Some("bob"));
     Ok(())
 }
 
