@@ -105,7 +105,8 @@ impl Users {
             else {
                 return Err(at("expected username:role:$argon2id$…"));
             };
-            if name.is_empty() || name.len() > 64 || name.chars().any(char::is_whitespace) {
+            if name.is_empty() || name.chars().count() > 64 || name.chars().any(char::is_whitespace)
+            {
                 return Err(at("user names are 1 to 64 characters without spaces"));
             }
             let role = Role::parse(role).ok_or_else(|| at("the role must be admin or user"))?;
@@ -322,6 +323,11 @@ mod tests {
             users.authenticate("carol", "s3cret").map(|u| u.role),
             Some(Role::Admin)
         );
+        // 64 characters, whatever their UTF-8 length.
+        let long = "é".repeat(64);
+        assert!(Users::parse(&format!("{long}:user:{hash}"))?
+            .get(&long)
+            .is_some());
         for (text, expected) in [
             ("carol:admin\n", "line 1: expected"),
             (&*format!("carol:boss:{hash}"), "line 1: the role"),
@@ -332,6 +338,10 @@ mod tests {
                 "line 2: this user name appears twice",
             ),
             ("# nothing\n", "no accounts"),
+            (
+                &*format!("{}:user:{hash}", "é".repeat(65)),
+                "line 1: user names",
+            ),
         ] {
             let err = Users::parse(text).expect_err("invalid file");
             assert!(err.starts_with(expected), "{err}");

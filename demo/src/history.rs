@@ -31,8 +31,11 @@ pub(crate) async fn record(
 }
 
 async fn push(session: &Session, path: &str, limits: Limits) -> Result<(), AppError> {
+    // Control and bidirectional-override characters are dropped, as everywhere else
+    // the demo shows what a user typed.
     let path: String = percent_decode(path)
         .chars()
+        .filter(|c| !crate::page::is_unprintable(*c))
         .take(limits.history_path)
         .collect();
     // A capped push is one operation: parallel requests of one session each keep their

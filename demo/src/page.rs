@@ -389,8 +389,9 @@ pub(crate) fn sessions_unavailable(frame: &Frame) -> Html<String> {
     layout(
         frame,
         "Active sessions",
-        "<p>This demo keeps sessions in browser cookies (SESSIONKIT_STORE=cookie://), so the server \
-         cannot list or revoke other devices. Use a server-side store such as SQLite to see them.</p>",
+        "<p>The session store this demo runs on (SESSIONKIT_STORE) keeps no index of a user's \
+         sessions (browser cookies, Memcached), so the server cannot list or revoke other \
+         devices. Use a store such as SQLite, PostgreSQL or Redis to see them.</p>",
     )
 }
 

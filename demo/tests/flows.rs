@@ -950,4 +950,17 @@ async fn names_with_control_or_bidi_characters_are_refused() {
         );
     }
     assert_eq!(browser.get("/set_language/fr").await.status, StatusCode::OK);
+    // The refused paths are still visits: the history keeps them without the characters
+    // that would reorder or hide the text after them.
+    let page = browser.get("/view_history").await;
+    assert!(
+        page.body.contains("<li>/add_to_cart/pear</li>"),
+        "{}",
+        page.body
+    );
+    assert!(
+        !page.body.contains('\u{202E}') && !page.body.contains('\u{7}'),
+        "{}",
+        page.body
+    );
 }

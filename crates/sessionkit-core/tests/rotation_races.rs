@@ -30,6 +30,21 @@ fn open(store: &(impl SessionStore + Clone), id: &SessionId) -> Session {
     Session::open(store.clone(), SessionConfig::default(), Some(id.clone()))
 }
 
+/// Logs the session of `id` in as `user` in a request of its own; returns the new id.
+async fn log_in(
+    store: &(impl SessionStore + Clone),
+    id: &SessionId,
+    user: &str,
+) -> Result<SessionId, Error> {
+    let session = open(store, id);
+    session.login(user).await?;
+    let (_, cookie) = session.finish(false).await;
+    match cookie? {
+        CookieAction::Set { id, .. } => Ok(id),
+        other => panic!("a login sets its new id's cookie, not {other:?}"),
+    }
+}
+
 async fn cart(store: &(impl SessionStore + Clone), id: &SessionId) -> Result<Vec<String>, Error> {
     Ok(open(store, id).get("cart").await?.unwrap_or_default())
 }
@@ -415,12 +430,7 @@ async fn an_id_from_before_logins_as_two_users_never_opens_the_second_users_sess
 ) -> Result<(), Error> {
     let store = MemoryStore::new();
     let anonymous = stored_cart(&store, &["apple"]).await?;
-    let login = open(&store, &anonymous);
-    login.login("ada").await?;
-    let (_, cookie) = login.finish(false).await;
-    let CookieAction::Set { id: ada, .. } = cookie? else {
-        panic!("ada's new id");
-    };
+    let ada = log_in(&store, &anonymous, "ada").await?;
     assert_eq!(
         open(&store, &anonymous).user().await?.as_deref(),
         Some("ada"),
@@ -456,12 +466,7 @@ async fn an_anonymous_request_in_flight_across_two_logins_never_reaches_the_seco
     let anonymous = stored_cart(&store, &["apple"]).await?;
     let in_flight = open(&store, &anonymous);
     assert_eq!(in_flight.user().await?, None, "loaded while anonymous");
-    let login = open(&store, &anonymous);
-    login.login("ada").await?;
-    let (_, cookie) = login.finish(false).await;
-    let CookieAction::Set { id: ada, .. } = cookie? else {
-        panic!("ada's new id");
-    };
+    let ada = log_in(&store, &anonymous, "ada").await?;
     let switch = open(&store, &ada);
     switch.login("bob").await?;
     switch.insert("secret", "bob's").await?;
