@@ -164,7 +164,8 @@ fn open_memory(url: &str) -> Result<AnyStore, OpenError> {
 }
 
 /// Takes the option `name=value` out of a URL's query, for the options that are this
-/// crate's and not the driver's: the URL without it, and the value.
+/// crate's and not the driver's: the URL without it, and the value, percent-decoded
+/// (`prefix=app%3A` is `app:`).
 fn take_option(url: &str, name: &str) -> (String, Option<String>) {
     let Some((base, query)) = url.split_once('?') else {
         return (url.to_owned(), None);
@@ -172,13 +173,15 @@ fn take_option(url: &str, name: &str) -> (String, Option<String>) {
     let mut value = None;
     let rest: Vec<&str> = query
         .split('&')
-        .filter(|pair| match pair.split_once('=') {
-            Some((key, v)) if key == name => {
-                value = Some(v.to_owned());
-                false
-            }
-            _ => true,
-        })
+        .filter(
+            |pair| match form_urlencoded::parse(pair.as_bytes()).next() {
+                Some((key, v)) if key == name => {
+                    value = Some(v.into_owned());
+                    false
+                }
+                _ => true,
+            },
+        )
         .collect();
     let url = if rest.is_empty() {
         base.to_owned()
@@ -191,7 +194,9 @@ fn take_option(url: &str, name: &str) -> (String, Option<String>) {
 #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
 async fn open_sql(url: &str) -> Result<AnyStore, OpenError> {
     let sorted = |e: sessionkit_sql::Error| {
-        if e.is_invalid_url() {
+        if let sessionkit_sql::Error::UnknownUrlParameter { .. } = e {
+            OpenError::InvalidUrl(format!("{e}, and sessionkit's own `table`").into())
+        } else if e.is_invalid_url() {
             OpenError::InvalidUrl(Box::new(e))
         } else {
             OpenError::Store(Box::new(e))
@@ -228,9 +233,14 @@ async fn open_redis(url: &str) -> Result<AnyStore, OpenError> {
     sessionkit_redis::connect(&url, options)
         .await
         .map(AnyStore::Redis)
-        .map_err(|e| match e {
-            sessionkit_redis::Error::InvalidUrl { .. } => OpenError::InvalidUrl(Box::new(e)),
-            e => OpenError::Store(Box::new(e)),
+        .map_err(|e| {
+            if let sessionkit_redis::Error::UnknownUrlParameter { .. } = e {
+                OpenError::InvalidUrl(format!("{e}; sessionkit's own is `prefix`").into())
+            } else if e.is_invalid_url() {
+                OpenError::InvalidUrl(Box::new(e))
+            } else {
+                OpenError::Store(Box::new(e))
+            }
         })
 }
 
@@ -254,7 +264,8 @@ async fn open_memcached(url: &str) -> Result<AnyStore, OpenError> {
         .map(AnyStore::Memcached)
         .map_err(|e| match e {
             sessionkit_memcached::Error::InvalidUrl { .. }
-            | sessionkit_memcached::Error::UnsupportedScheme { .. } => {
+            | sessionkit_memcached::Error::UnsupportedScheme { .. }
+            | sessionkit_memcached::Error::InvalidPrefix { .. } => {
                 OpenError::InvalidUrl(Box::new(e))
             }
             e => OpenError::Store(Box::new(e)),
@@ -606,6 +617,52 @@ mod tests {
             take_option("sqlite://x.db", "table"),
             ("sqlite://x.db".to_owned(), None)
         );
+        assert_eq!(
+            take_option("redis://h/0?prefix=shop%3Aeu%2B&protocol=3", "prefix"),
+            (
+                "redis://h/0?protocol=3".to_owned(),
+                Some("shop:eu+".to_owned())
+            )
+        );
+    }
+
+    /// The message of the error `open(url)` gives, if it is [`OpenError::InvalidUrl`].
+    async fn invalid_url_message(url: &str) -> Option<String> {
+        match open(url).await {
+            Err(e @ OpenError::InvalidUrl(_)) => Some(one_line(&e)),
+            _ => None,
+        }
+    }
+
+    /// Nothing listens on port 1: each URL must be refused before any connection.
+    #[tokio::test]
+    async fn a_misspelt_option_or_a_bad_port_is_an_invalid_url_on_every_store() {
+        let mut urls = vec![];
+        if cfg!(feature = "postgres") {
+            urls.push(("postgres://u:pw@127.0.0.1:1/db?tabel=web", "own `table`"));
+            urls.push(("postgres://u:pw@127.0.0.1:1/db?sslmod=require", "`sslmod`"));
+        }
+        if cfg!(feature = "mysql") {
+            urls.push(("mysql://u:pw@127.0.0.1:1/db?tabel=web", "`tabel`"));
+        }
+        if cfg!(feature = "redis") {
+            urls.push(("redis://:pw@127.0.0.1:1/0?prefx=app:", "own is `prefix`"));
+            urls.push(("redis://:pw@127.0.0.1:99999/0", "65535"));
+            urls.push(("redis://:pw@127.0.0.1:1/0?prefix=a*b", "key prefix"));
+        }
+        if cfg!(feature = "memcached") {
+            urls.push(("memcache://127.0.0.1:99999", "65535"));
+            urls.push(("memcache://127.0.0.1:1?prefix=a%20b", "key prefix"));
+        }
+        for (url, expected) in urls {
+            let message = invalid_url_message(url).await;
+            assert!(
+                message
+                    .as_deref()
+                    .is_some_and(|m| m.contains(expected) && !m.contains("pw")),
+                "{url}: {message:?}"
+            );
+        }
     }
 
     #[cfg(feature = "sqlite")]

@@ -24,7 +24,10 @@
 //! Two options are this crate's own, taken out of the query before the URL reaches the
 //! driver: `table=<name>` for SQL stores (the session table, default `sessions`) and
 //! `prefix=<text>` for Redis and Memcached (the key prefix, default `sessionkit:`),
-//! e.g. `postgres://app@db/app?table=web_sessions`, `redis://cache:6379/0?prefix=shop:`.
+//! e.g. `postgres://app@db/app?table=web_sessions`, `redis://cache:6379/0?prefix=shop:`
+//! (values are percent-decoded: `prefix=shop%3A` is `shop:`). Every other parameter
+//! must be one the driver reads: a misspelt one (`?tabel=`, `?sslmod=require`) is
+//! [`OpenError::InvalidUrl`] naming it, where the drivers would ignore it silently.
 //!
 //! A scheme whose feature is not compiled in is refused with an error naming the
 //! feature. [`AnyStore::describe`] gives a log-safe description (no password).

@@ -398,12 +398,26 @@ fn malformed_urls_exit_2_and_never_show_a_password() {
         "memory://?compat",
         "sk_live_hunter2",
         " ",
+        // Nothing listens on port 1: these are refused before any connection.
+        "postgres://app:hunter2@127.0.0.1:1/test?tabel=web_sessions",
+        "mysql://root:hunter2@127.0.0.1:1/test?sslmod=required",
+        "redis://:hunter2@127.0.0.1:1/0?prefx=shop:",
+        "redis://:hunter2@127.0.0.1:1/0?prefix=shop*",
+        "redis://:hunter2@127.0.0.1:99999/0",
+        "memcache://127.0.0.1:99999",
+        "memcache://127.0.0.1:1?prefix=two%20words",
     ] {
         let out = sessionkit(url, &["stats"]);
         assert_eq!(out.status.code(), Some(2), "{url}: {out:?}");
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(!err.contains("hunter2"), "{url}: {err}");
     }
+    let out = sessionkit("postgres://app@127.0.0.1:1/test?tabel=web", &["stats"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("unknown PostgreSQL URL parameter `tabel`"),
+        "a misspelt option is named: {err}"
+    );
 }
 
 #[tokio::test]

@@ -336,3 +336,39 @@ impl<S: SessionStore + ?Sized> SessionStore for Arc<S> {
         (**self).listing()
     }
 }
+/// The first query parameter of a store URL that `knows` does not accept, as an error
+/// message may show it: for store crates whose driver would silently ignore a typo
+/// (`sslmod=require`, `?tabel=web`). `None` when every parameter is known.
+///
+/// A parameter's name is never a secret, but text pasted where a name belongs may be,
+/// so a "name" that does not look like one (over 40 characters, or anything but ASCII
+/// letters, digits and `_-[].`) comes back as a note that it is not shown.
+///
+/// # Examples
+///
+/// ```
+/// use sessionkit_core::store::unknown_url_parameter;
+///
+/// let knows = |name: &str| name == "protocol";
+/// assert_eq!(unknown_url_parameter("redis://h/0?protocol=3", knows), None);
+/// assert_eq!(
+///     unknown_url_parameter("redis://h/0?protocl=3", knows).as_deref(),
+///     Some("`protocl`")
+/// );
+/// assert!(unknown_url_parameter("redis://h/?s3cr3t%20pasted%20here", knows)
+///     .is_some_and(|shown| !shown.contains("s3cr3t")));
+/// ```
+pub fn unknown_url_parameter(url: &str, knows: impl Fn(&str) -> bool) -> Option<String> {
+    let (_, query) = url.split_once('?')?;
+    let query = query.split_once('#').map_or(query, |(q, _)| q);
+    let (name, _) = form_urlencoded::parse(query.as_bytes()).find(|(name, _)| !knows(name))?;
+    let name_like = (1..=40).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_-[].".contains(&b));
+    Some(if name_like {
+        format!("`{name}`")
+    } else {
+        "(not shown: it does not look like a parameter name)".to_owned()
+    })
+}

@@ -80,13 +80,39 @@ fn address(url: &str) -> Result<String, Error> {
             reason: "no host after memcache://",
         });
     }
-    let has_port = authority
-        .rsplit_once(':')
-        .is_some_and(|(host, port)| !host.ends_with(':') && port.parse::<u16>().is_ok());
-    Ok(if has_port {
-        authority.to_owned()
+    // `host`, `host:port`, `[v6]` or `[v6]:port`.
+    let (host, port) = match authority.strip_prefix('[') {
+        Some(v6) => match v6.split_once(']') {
+            Some((address, "")) => (address, None),
+            Some((address, after)) => (address, Some(after.strip_prefix(':').unwrap_or(after))),
+            None => ("", None),
+        },
+        None => match authority.split_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (authority, None),
+        },
+    };
+    if host.is_empty() || (!authority.starts_with('[') && port.is_some_and(|p| p.contains(':'))) {
+        return Err(Error::InvalidUrl {
+            reason: "expected memcache://host:port (an IPv6 address goes in brackets: \
+                     memcache://[::1]:11211)",
+        });
+    }
+    let port = match port {
+        None => 11211,
+        Some(port) => match port.parse::<u16>() {
+            Ok(port) if port > 0 => port,
+            _ => {
+                return Err(Error::InvalidUrl {
+                    reason: "the port of a memcache:// URL is a number from 1 to 65535",
+                })
+            }
+        },
+    };
+    Ok(if authority.starts_with('[') {
+        format!("[{host}]:{port}")
     } else {
-        format!("{authority}:11211")
+        format!("{host}:{port}")
     })
 }
 
@@ -422,6 +448,8 @@ mod tests {
         assert_eq!(address("memcache://127.0.0.1:11211")?, "127.0.0.1:11211");
         assert_eq!(address("memcached://localhost/")?, "localhost:11211");
         assert_eq!(address("MEMCACHE://10.0.0.1:1234")?, "10.0.0.1:1234");
+        assert_eq!(address("memcache://[::1]:11212")?, "[::1]:11212");
+        assert_eq!(address("memcache://[::1]")?, "[::1]:11211");
         assert!(matches!(
             address("redis://127.0.0.1"),
             Err(Error::UnsupportedScheme { .. })
@@ -431,6 +459,14 @@ mod tests {
             "memcache://h:1/x",
             "memcache://",
             "h:1",
+            "memcache://127.0.0.1:99999",
+            "memcache://127.0.0.1:0",
+            "memcache://127.0.0.1:port",
+            "memcache://127.0.0.1:",
+            "memcache://::1:11211",
+            "memcache://[::1",
+            "memcache://[::1]x",
+            "memcache://:11211",
         ] {
             assert!(
                 matches!(address(bad), Err(Error::InvalidUrl { .. })),

@@ -16,6 +16,16 @@ pub enum Error {
         /// password).
         reason: &'static str,
     },
+    /// The URL has a query parameter redis-rs does not read (and would ignore).
+    #[error(
+        "unknown Redis URL parameter {name}; Redis URLs take `protocol` (2 or 3), and \
+         socket URLs also `db`, `user` and `pass`"
+    )]
+    UnknownUrlParameter {
+        /// The parameter's name, quoted, or a note that it is not shown (text that
+        /// does not look like a name is never repeated: it may be a pasted secret).
+        name: String,
+    },
     /// The URL's scheme is none this crate knows.
     #[error(
         "unsupported Redis URL scheme {scheme:?}: expected redis://, rediss://, \
@@ -56,6 +66,23 @@ pub enum Error {
     /// The server answered something this crate does not expect.
     #[error("unexpected reply from Redis: {0}")]
     UnexpectedReply(&'static str),
+}
+
+impl Error {
+    /// Whether the URL or the options are at fault (malformed, an unknown scheme,
+    /// parameter or port, a bad key prefix, TLS not compiled in), as opposed to a
+    /// server that could not be reached or answered wrongly.
+    pub fn is_invalid_url(&self) -> bool {
+        match self {
+            Self::InvalidUrl { .. }
+            | Self::UnknownUrlParameter { .. }
+            | Self::UnsupportedScheme { .. }
+            | Self::TlsDisabled { .. }
+            | Self::InvalidPrefix { .. } => true,
+            Self::Connect(e) => e.kind() == redis::ErrorKind::InvalidClientConfig,
+            Self::ConnectTimeout(_) | Self::Command(_) | Self::UnexpectedReply(_) => false,
+        }
+    }
 }
 
 impl From<redis::RedisError> for Error {

@@ -85,9 +85,23 @@ pub(crate) fn parse(url: &str) -> Result<Topology, Error> {
                 .collect();
             Ok(Topology::Cluster { nodes })
         }
-        _ => Ok(Topology::Single {
-            url: url.to_owned(),
-        }),
+        _ => {
+            let parsed = redis::parse_redis_url(url).ok_or(Error::InvalidUrl {
+                reason: "not a URL redis can read: check the host, and that the port is a \
+                         number up to 65535",
+            })?;
+            // redis-rs reads `protocol`, and on a socket `db`, `user` and `pass`; it
+            // ignores anything else, a typo included.
+            let socket = matches!(parsed.scheme(), "unix" | "redis+unix" | "valkey+unix");
+            let knows =
+                |name: &str| name == "protocol" || socket && matches!(name, "db" | "user" | "pass");
+            if let Some(name) = sessionkit_core::store::unknown_url_parameter(url, knows) {
+                return Err(Error::UnknownUrlParameter { name });
+            }
+            Ok(Topology::Single {
+                url: url.to_owned(),
+            })
+        }
     }
 }
 
@@ -137,6 +151,28 @@ mod tests {
             assert_eq!(parse(url)?, Topology::Single { url: url.into() });
         }
         Ok(())
+    }
+
+    #[test]
+    fn single_server_urls_refuse_unknown_parameters_and_ports_out_of_range() {
+        for url in [
+            "redis://127.0.0.1:6379/0?protocl=3",
+            "redis://127.0.0.1:6379/0?prefix=app:",
+            "redis://127.0.0.1:6379/?db=2",
+        ] {
+            assert!(
+                matches!(parse(url), Err(Error::UnknownUrlParameter { .. })),
+                "{url}"
+            );
+        }
+        assert!(parse("redis://127.0.0.1:6379/0?protocol=resp3").is_ok());
+        assert!(parse("redis+unix:///run/redis.sock?db=2&pass=pw&protocol=2").is_ok());
+        assert!(matches!(
+            parse("redis://127.0.0.1:99999"),
+            Err(Error::InvalidUrl { .. })
+        ));
+        let shown = parse("redis://h/0?protocl=3").err().map(|e| e.to_string());
+        assert!(shown.is_some_and(|m| m.contains("`protocl`") && m.contains("protocol")));
     }
 
     #[test]

@@ -36,6 +36,18 @@ pub enum Error {
         /// The cargo feature that adds support for it.
         feature: &'static str,
     },
+    /// The URL has a query parameter the driver does not read. sqlx would ignore it, so
+    /// a typo (`sslmod=require`) would change nothing and say nothing.
+    #[error("unknown {database} URL parameter {name}; {database} URLs take {known}")]
+    UnknownUrlParameter {
+        /// The parameter's name, quoted, or a note that it is not shown (text that
+        /// does not look like a name is never repeated: it may be a pasted secret).
+        name: String,
+        /// The database the URL names.
+        database: &'static str,
+        /// The parameters such URLs take, comma-separated.
+        known: String,
+    },
     /// The URL could not be parsed, or connecting failed.
     #[error("could not connect to the session database: {0}")]
     Connect(#[source] sqlx::Error),
@@ -70,7 +82,9 @@ impl Error {
     pub fn is_invalid_url(&self) -> bool {
         matches!(
             self,
-            Self::UnsupportedScheme { .. } | Self::Connect(sqlx::Error::Configuration(_))
+            Self::UnsupportedScheme { .. }
+                | Self::UnknownUrlParameter { .. }
+                | Self::Connect(sqlx::Error::Configuration(_))
         )
     }
 

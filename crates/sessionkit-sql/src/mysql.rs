@@ -206,8 +206,10 @@ impl MySqlStore {
     ///
     /// # Errors
     ///
+    /// [`Error::UnknownUrlParameter`] for a query parameter sqlx does not read,
     /// [`Error::Connect`] when the URL is malformed or the server cannot be reached.
     pub async fn connect(url: &str, options: PoolOptions) -> Result<Self, Error> {
+        crate::parameters::check(url, crate::parameters::MYSQL)?;
         let attempt = options.sqlx().connect(url).await;
         let pool = match attempt {
             Ok(pool) => pool,

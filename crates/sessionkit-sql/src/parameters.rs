@@ -1,0 +1,118 @@
+//! Query parameters of PostgreSQL and MySQL URLs: sqlx ignores one it does not know,
+//! so a typo such as `sslmod=require` would connect without TLS and say nothing.
+//! [`check`] refuses it instead, as sqlx already does for SQLite URLs.
+
+use crate::Error;
+
+/// The parameters sqlx 0.8 reads from a PostgreSQL URL (and `options[<name>]`).
+#[cfg(feature = "postgres")]
+pub(crate) const POSTGRES: Known = Known {
+    database: "PostgreSQL",
+    names: &[
+        "sslmode",
+        "ssl-mode",
+        "sslrootcert",
+        "ssl-root-cert",
+        "ssl-ca",
+        "sslcert",
+        "ssl-cert",
+        "sslkey",
+        "ssl-key",
+        "statement-cache-capacity",
+        "host",
+        "hostaddr",
+        "port",
+        "dbname",
+        "user",
+        "password",
+        "application_name",
+        "options",
+    ],
+    bracketed: Some("options["),
+};
+
+/// The parameters sqlx 0.8 reads from a MySQL or MariaDB URL.
+#[cfg(feature = "mysql")]
+pub(crate) const MYSQL: Known = Known {
+    database: "MySQL",
+    names: &[
+        "sslmode",
+        "ssl-mode",
+        "sslca",
+        "ssl-ca",
+        "charset",
+        "collation",
+        "sslcert",
+        "ssl-cert",
+        "sslkey",
+        "ssl-key",
+        "statement-cache-capacity",
+        "socket",
+        "timezone",
+        "time-zone",
+    ],
+    bracketed: None,
+};
+
+/// The parameters one database's URLs take.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Known {
+    database: &'static str,
+    names: &'static [&'static str],
+    /// A prefix of parameters of the form `<prefix>name]`.
+    bracketed: Option<&'static str>,
+}
+
+impl Known {
+    fn knows(&self, name: &str) -> bool {
+        self.names.contains(&name)
+            || self
+                .bracketed
+                .is_some_and(|prefix| name.starts_with(prefix) && name.ends_with(']'))
+    }
+}
+
+/// Refuses the first query parameter of `url` that `known` does not list.
+pub(crate) fn check(url: &str, known: Known) -> Result<(), Error> {
+    match sessionkit_core::store::unknown_url_parameter(url, |name| known.knows(name)) {
+        Some(name) => Err(Error::UnknownUrlParameter {
+            name,
+            database: known.database,
+            known: known.names.join(", "),
+        }),
+        None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refused(url: &str, known: Known) -> Option<String> {
+        check(url, known).err().map(|e| e.to_string())
+    }
+
+    #[cfg(feature = "postgres")]
+    #[test]
+    fn postgres_urls_refuse_a_misspelt_parameter_and_keep_every_sqlx_one() {
+        assert_eq!(check("postgres://u@h/db", POSTGRES).ok(), Some(()));
+        let url = "postgres://u@h/db?sslmode=disable&application_name=web&options[search_path]=x#f";
+        assert_eq!(check(url, POSTGRES).ok(), Some(()));
+        let message = refused("postgres://u:pw@h/db?sslmod=require", POSTGRES);
+        assert!(message.as_deref().is_some_and(|m| m.contains("`sslmod`")
+            && m.contains("PostgreSQL URLs take sslmode")
+            && !m.contains("pw")));
+        assert!(refused("postgres://u@h/db?tabel=web", POSTGRES).is_some());
+    }
+
+    #[cfg(feature = "mysql")]
+    #[test]
+    fn mysql_urls_refuse_a_misspelt_parameter_and_keep_every_sqlx_one() {
+        let url = "mysql://root@h/db?ssl-mode=disabled&charset=utf8mb4&timezone=%2B00:00";
+        assert_eq!(check(url, MYSQL).ok(), Some(()));
+        let message = refused("mysql://root@h/db?charst=utf8", MYSQL);
+        assert!(message.is_some_and(|m| m.contains("`charst`") && m.contains("MySQL")));
+        // PostgreSQL's bracketed options are not MySQL's.
+        assert!(refused("mysql://root@h/db?options[a]=b", MYSQL).is_some());
+    }
+}
