@@ -2,8 +2,10 @@
 //! tokens for pages, and a layer that checks unsafe requests.
 //!
 //! A page gets a token with [`token`] and puts it in a hidden `csrf_token` field of a
-//! URL-encoded form or sends it in the `X-CSRF-Token` header (the layer does not read
-//! `multipart/form-data` bodies: such forms send the header, e.g. from `fetch`). [`CsrfLayer`] (installed *inside*
+//! form (URL-encoded, or `multipart/form-data` for file uploads) or sends it in the
+//! `X-CSRF-Token` header. A multipart body is read only up to the token's field, at
+//! most [`CsrfLayer::with_max_form_bytes`] bytes, and reaches the handler whole: put
+//! the hidden field before the file inputs. [`CsrfLayer`] (installed *inside*
 //! `SessionLayer`) rejects POST, PUT, PATCH and DELETE requests whose token is missing or
 //! does not match, or whose `Origin` (or, without one, `Referer`) is not allowed, with a
 //! 403 that says which check failed. Tokens are masked with fresh randomness on every
@@ -44,6 +46,8 @@ use sessionkit_core::{Error, Session, CSRF_SECRET_KEY};
 use subtle::ConstantTimeEq;
 use tower_layer::Layer;
 use tower_service::Service;
+
+mod multipart;
 
 /// Form field carrying the token.
 pub const FORM_FIELD: &str = "csrf_token";
@@ -137,6 +141,10 @@ pub enum Rejection {
     Mismatch,
     /// The form body was larger than the configured limit.
     BodyTooLarge,
+    /// A multipart form's token field was not within the configured limit.
+    TokenTooLate(usize),
+    /// The body is not the multipart form its `Content-Type` says (400).
+    MalformedMultipart,
     /// The session could not be loaded, so the token cannot be checked (503).
     Unavailable,
 }
@@ -154,7 +162,7 @@ impl Rejection {
             ),
             Self::Missing => (
                 StatusCode::FORBIDDEN,
-                format!("CSRF check failed: no token (send the `{FORM_FIELD}` field of a URL-encoded form, or the X-CSRF-Token header; multipart bodies are not read)."),
+                format!("CSRF check failed: no token (send the `{FORM_FIELD}` field of the form, or the X-CSRF-Token header)."),
             ),
             Self::Mismatch => (
                 StatusCode::FORBIDDEN,
@@ -165,6 +173,14 @@ impl Rejection {
                 "Session storage is unavailable. Please try again shortly.".to_owned(),
             ),
             Self::BodyTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "CSRF check failed: form body too large.".to_owned()),
+            Self::TokenTooLate(max) => (
+                StatusCode::FORBIDDEN,
+                format!("CSRF check failed: no `{FORM_FIELD}` field in the first {max} bytes of the multipart form; put it before the file inputs, or send the X-CSRF-Token header."),
+            ),
+            Self::MalformedMultipart => (
+                StatusCode::BAD_REQUEST,
+                "CSRF check failed: the body is not a valid multipart/form-data form.".to_owned(),
+            ),
         };
         let mut res = Response::new(text);
         *res.status_mut() = status;
@@ -224,7 +240,9 @@ impl CsrfLayer {
         self
     }
 
-    /// Largest form body read to find the token.
+    /// Largest form body read to find the token (default 1 MiB): a URL-encoded form
+    /// over it is refused (413); a multipart form is read only up to its token field,
+    /// which must come within this many bytes.
     pub fn with_max_form_bytes(mut self, max: usize) -> Self {
         Arc::make_mut(&mut self.config).max_form_bytes = max;
         self
@@ -353,7 +371,7 @@ impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for CsrfService<S>
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
     S::Future: Send + 'static,
-    ReqBody: http_body::Body<Data = Bytes> + From<Bytes> + Send + 'static,
+    ReqBody: http_body::Body<Data = Bytes> + From<Bytes> + From<axum::body::Body> + Send + 'static,
     ReqBody::Error: Into<Box<dyn std::error::Error + Send + Sync>> + Send,
     ResBody: From<String> + Send + 'static,
 {
@@ -390,7 +408,7 @@ where
 
 async fn check<B>(config: &Config, req: Request<B>) -> Result<Request<B>, Rejection>
 where
-    B: http_body::Body<Data = Bytes> + From<Bytes> + Send,
+    B: http_body::Body<Data = Bytes> + From<Bytes> + From<axum::body::Body> + Send + 'static,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let session = req
@@ -404,14 +422,15 @@ where
         .get(HEADER)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
-    let is_form = req
+    let content_type = req
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(is_form_type);
-    let (req, presented) = match header_token {
-        Some(t) => (req, Some(t)),
-        None if is_form => {
+        .unwrap_or_default();
+    let multipart_boundary = multipart::boundary(content_type);
+    let (req, presented) = match (header_token, multipart_boundary) {
+        (Some(t), _) => (req, Some(t)),
+        (None, _) if is_form_type(content_type) => {
             let (parts, body) = req.into_parts();
             let bytes = Limited::new(body, config.max_form_bytes)
                 .collect()
@@ -421,7 +440,20 @@ where
             let token = form_token(&bytes);
             (Request::from_parts(parts, B::from(bytes)), token)
         }
-        None => (req, None),
+        (None, Some(boundary)) => {
+            let (parts, body) = req.into_parts();
+            let (token, body) = multipart::token(body, boundary, config.max_form_bytes).await;
+            let req = Request::from_parts(parts, B::from(axum::body::Body::new(body)));
+            match token {
+                Ok(token) => (req, Some(token)),
+                Err(multipart::Unread::Missing) => (req, None),
+                Err(multipart::Unread::TooLate) => {
+                    return Err(Rejection::TokenTooLate(config.max_form_bytes))
+                }
+                Err(multipart::Unread::Malformed) => return Err(Rejection::MalformedMultipart),
+            }
+        }
+        (None, None) => (req, None),
     };
     let presented = presented.ok_or(Rejection::Missing)?;
     match verify(&session, &presented).await {

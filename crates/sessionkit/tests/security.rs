@@ -31,9 +31,26 @@ async fn whoami(session: Session) -> Result<String, sessionkit::Error> {
         .unwrap_or_else(|| "anonymous".into()))
 }
 
+/// Every field of a multipart form as `name=<length>`: the handler reads the whole
+/// body the CSRF check read part of.
+async fn upload(mut form: axum::extract::Multipart) -> Result<String, StatusCode> {
+    let mut fields = vec![];
+    while let Some(field) = form
+        .next_field()
+        .await
+        .map_err(|_| StatusCode::BAD_REQUEST)?
+    {
+        let name = field.name().unwrap_or_default().to_owned();
+        let bytes = field.bytes().await.map_err(|_| StatusCode::BAD_REQUEST)?;
+        fields.push(format!("{name}={}", bytes.len()));
+    }
+    Ok(fields.join(" "))
+}
+
 fn app(layer: SessionLayer) -> Router {
     Router::new()
         .route("/form", get(form))
+        .route("/upload", post(upload))
         .route("/submit", post(|| async { "Preferences saved" }))
         .route("/hooks/in", post(|| async { "hook" }))
         .route("/login/{user}", post(login).get(login))
@@ -113,6 +130,45 @@ impl Client {
     }
 }
 
+const BOUNDARY: &str = "----WebKitFormBoundary7MA4YWxkTrZu0gW";
+
+/// A form field: name and value.
+type Field<'a> = (&'a str, &'a [u8]);
+
+/// A browser's multipart form of `(name, value)` fields (a field named `upload` is a
+/// file), sent in 8 KiB chunks as it would arrive from the network.
+fn multipart(fields: &[Field]) -> Request<Body> {
+    let mut raw = Vec::new();
+    for (name, value) in fields {
+        let file = if *name == "upload" {
+            "; filename=\"photo.jpg\"\r\nContent-Type: image/jpeg"
+        } else {
+            ""
+        };
+        raw.extend_from_slice(
+            format!(
+                "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{name}\"{file}\r\n\r\n"
+            )
+            .as_bytes(),
+        );
+        raw.extend_from_slice(value);
+        raw.extend_from_slice(b"\r\n");
+    }
+    raw.extend_from_slice(format!("--{BOUNDARY}--\r\n").as_bytes());
+    let chunks: Vec<Result<bytes::Bytes, std::io::Error>> = raw
+        .chunks(8192)
+        .map(|c| Ok(bytes::Bytes::copy_from_slice(c)))
+        .collect();
+    Request::post("/upload")
+        .header("host", "shop.example")
+        .header(
+            "content-type",
+            format!("multipart/form-data; boundary={BOUNDARY}"),
+        )
+        .body(Body::from_stream(futures_util::stream::iter(chunks)))
+        .expect("request")
+}
+
 fn memory_app() -> (Router, MemoryStore) {
     let store = MemoryStore::new();
     (app(SessionLayer::new(store.clone())), store)
@@ -145,6 +201,81 @@ async fn csrf_form_field_and_header_tokens_are_accepted() {
         .body(Body::empty())
         .expect("request");
     assert_eq!(c.send(req).await.0, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn csrf_token_field_of_a_multipart_upload_is_read_and_the_handler_gets_every_byte() {
+    let (app, _) = memory_app();
+    let mut c = Client::new(app);
+    let (_, token, _) = c.get("/form").await;
+    let photo = vec![0xd8u8; 1_500_000];
+    let req = multipart(&[
+        ("title", b"Holiday"),
+        ("csrf_token", token.as_bytes()),
+        ("upload", &photo),
+    ]);
+    let (status, body, _) = c.send(req).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        body,
+        format!("title=7 csrf_token={} upload={}", token.len(), photo.len())
+    );
+}
+
+#[tokio::test]
+async fn csrf_multipart_form_without_a_valid_token_is_refused() {
+    let (app, _) = memory_app();
+    let mut c = Client::new(app);
+    let (_, token, _) = c.get("/form").await;
+    let cases: [(&[Field], StatusCode, &str); 4] = [
+        (
+            &[("title", b"x"), ("upload", b"jpeg")],
+            StatusCode::FORBIDDEN,
+            "no token",
+        ),
+        (
+            &[("csrf_token", b"forged"), ("upload", b"jpeg")],
+            StatusCode::FORBIDDEN,
+            "invalid",
+        ),
+        // A token after a large file is not read: the body is not held to find it.
+        (
+            &[
+                ("upload", &[0u8; 2 << 20]),
+                ("csrf_token", token.as_bytes()),
+            ],
+            StatusCode::FORBIDDEN,
+            "before the file inputs",
+        ),
+        (
+            &[("csrf_tokens", token.as_bytes())],
+            StatusCode::FORBIDDEN,
+            "no token",
+        ),
+    ];
+    for (fields, expected, says) in cases {
+        let (status, body, _) = c.send(multipart(fields)).await;
+        assert_eq!(status, expected, "{body}");
+        assert!(body.contains(says), "{body}");
+    }
+    let broken = Request::post("/upload")
+        .header("host", "shop.example")
+        .header(
+            "content-type",
+            format!("multipart/form-data; boundary={BOUNDARY}"),
+        )
+        .body(Body::from("csrf_token=not multipart at all"))
+        .expect("request");
+    let (status, body, _) = c.send(broken).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body.contains("not a valid multipart"), "{body}");
+    // The header alone is enough: the body is then not read at all.
+    let mut with_header = multipart(&[("upload", &[1u8; 4096])]);
+    with_header
+        .headers_mut()
+        .insert("x-csrf-token", token.parse().expect("token header"));
+    let (status, body, _) = c.send(with_header).await;
+    assert_eq!((status, body.as_str()), (StatusCode::OK, "upload=4096"));
 }
 
 #[tokio::test]
