@@ -5,6 +5,7 @@ use std::io::Write as _;
 use sessionkit_core::Record;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
+use unicode_width::UnicodeWidthStr as _;
 
 use crate::commands::Failure;
 
@@ -44,25 +45,47 @@ pub(crate) fn record_json(r: &Record) -> serde_json::Value {
     })
 }
 
-/// Prints rows under a header with columns padded to their widest cell.
+/// Prints rows under a header with columns padded to their widest cell, as a terminal
+/// shows them: wide (CJK) characters take two columns, and control and bidi-override
+/// characters, which could move the cursor, recolour or reorder the operator's terminal,
+/// are written as escapes (`\u{1b}`).
 pub(crate) fn table(header: &[&str], rows: &[Vec<String>]) -> Result<(), Failure> {
-    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
-    for row in rows {
+    let header: Vec<String> = header.iter().map(|h| (*h).to_owned()).collect();
+    let lines: Vec<Vec<String>> = std::iter::once(&header)
+        .chain(rows)
+        .map(|row| row.iter().map(|cell| printable(cell)).collect())
+        .collect();
+    let mut widths: Vec<usize> = vec![0; header.len()];
+    for row in &lines {
         for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
+            *w = (*w).max(cell.width());
         }
     }
-    let row_line = |cells: &[String]| {
+    lines.iter().try_for_each(|cells| {
         let padded: Vec<String> = cells
             .iter()
             .zip(&widths)
-            .map(|(c, w)| format!("{c:<w$}"))
+            .map(|(c, w)| format!("{c}{}", " ".repeat(w - c.width())))
             .collect();
         line(padded.join("  ").trim_end())
+    })
+}
+
+/// `text` with every control or bidi-formatting character written as its escape.
+fn printable(text: &str) -> String {
+    let unsafe_char = |c: char| {
+        c.is_control()
+            || matches!(c, '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
     };
-    let header: Vec<String> = header.iter().map(|h| (*h).to_owned()).collect();
-    row_line(&header)?;
-    rows.iter().try_for_each(|row| row_line(row))
+    text.chars()
+        .map(|c| {
+            if unsafe_char(c) {
+                c.escape_unicode().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 /// Sessions as a table, each with its whole id hash (what `show` and `revoke` take).
@@ -96,4 +119,23 @@ pub(crate) fn sessions_table(records: &[Record]) -> Result<(), Failure> {
         ],
         &rows,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cells_are_escaped_where_a_terminal_would_act_on_them() {
+        assert_eq!(printable("ada"), "ada");
+        assert_eq!(printable("山田"), "山田");
+        assert_eq!(printable("a\u{1b}[31mred"), "a\\u{1b}[31mred");
+        assert_eq!(printable("x\u{202e}y\n"), "x\\u{202e}y\\u{a}");
+    }
+
+    #[test]
+    fn wide_characters_count_two_columns() {
+        assert_eq!(printable("山田").width(), 4);
+        assert_eq!(printable("ada").width(), 3);
+    }
 }

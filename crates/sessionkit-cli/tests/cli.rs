@@ -338,6 +338,40 @@ async fn list_pages_past_rotated_away_ids_to_fill_its_limit() {
 }
 
 #[tokio::test]
+async fn the_list_table_lines_up_wide_names_and_escapes_terminal_controls() {
+    let url = sqlite_url().await;
+    assert!(sessionkit(&url, &["migrate"]).status.success());
+    let store = sessionkit_any::open(&url).await.expect("open");
+    for user in ["山田太郎", "ada", "eve\u{1b}[2J\u{202e}"] {
+        login(&store, user).await;
+    }
+    let table = stdout(&sessionkit(&url, &["list"]));
+    assert!(
+        !table.contains('\u{1b}') && !table.contains('\u{202e}'),
+        "{table}"
+    );
+    assert!(table.contains("eve\\u{1b}[2J\\u{202e}"), "{table}");
+    // The CREATED column starts at the same terminal column on every line: a CJK
+    // character takes two.
+    let columns: Vec<usize> = table
+        .lines()
+        .map(|row| {
+            let before = row
+                .find(" 20")
+                .map(|space| space + 1)
+                .or_else(|| row.find("CREATED"))
+                .expect("a date");
+            unicode_width::UnicodeWidthStr::width(&row[..before])
+        })
+        .collect();
+    assert_eq!(columns.len(), 4, "{table}");
+    assert!(
+        columns.windows(2).all(|w| w[0] == w[1]),
+        "{columns:?}\n{table}"
+    );
+}
+
+#[tokio::test]
 async fn the_hashes_list_prints_are_what_show_and_revoke_take() {
     let url = sqlite_url().await;
     assert!(sessionkit(&url, &["migrate"]).status.success());
