@@ -329,6 +329,13 @@ async fn list_pages_past_rotated_away_ids_to_fill_its_limit() {
         "a rotated-away id is no session: {out:?}"
     );
     assert!(String::from_utf8_lossy(&out.stderr).contains("rotated away"));
+    let out = sessionkit(&url, &["revoke", &old_ids[0].to_string()]);
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "revoking a rotated-away id revokes nothing: {out:?}"
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--user"));
     for (limit, rows) in [("3", 3), ("6", 6), ("100", 6)] {
         let list = json(&sessionkit(&url, &["list", "--limit", limit, "--json"]));
         assert_eq!(list.as_array().map(Vec::len), Some(rows), "--limit {limit}");

@@ -18,6 +18,14 @@ pub(crate) async fn run(
         )),
         (Some(session), None) => {
             let id = session_ref(session)?;
+            let record = store.load(&id).await.map_err(Failure::store)?;
+            if record.is_some_and(|r| r.moved_to.is_some()) {
+                // Deleting the pointer would end nothing: the session goes on.
+                return Err(Failure::not_found_because(
+                    "this id was rotated away (its session goes on under a new id); \
+                     revoke that one, or every session of the user with --user",
+                ));
+            }
             if !store.delete(&id).await.map_err(Failure::store)? {
                 return Err(Failure::not_found());
             }
