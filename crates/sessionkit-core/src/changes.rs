@@ -52,6 +52,13 @@ impl Changes {
         &self.ops
     }
 
+    /// The operations recorded after the one at `index` (none past the end).
+    pub fn after(&self, index: usize) -> Changes {
+        Changes {
+            ops: self.ops.get(index + 1..).unwrap_or_default().to_vec(),
+        }
+    }
+
     /// Forgets everything recorded.
     pub fn reset(&mut self) {
         self.ops.clear();

@@ -81,7 +81,8 @@ pub(crate) struct State {
     pub(crate) id_read: bool,
     /// The cycle starts a new session rather than carrying this one over (a login as
     /// another user): nothing of the old record but a pointer to the new one remains.
-    pub(crate) restart: bool,
+    /// It holds where that login's `Clear` is among `changes`.
+    pub(crate) restart: Option<usize>,
 }
 
 impl State {
@@ -97,7 +98,7 @@ impl State {
         Self {
             client_has_cookie: false,
             id_read: false,
-            restart: false,
+            restart: None,
             incoming: None,
             id: None,
             loaded: false,
@@ -165,7 +166,7 @@ impl State {
         self.accessed = true;
         self.modified = true;
         self.cycle = false;
-        self.restart = false;
+        self.restart = None;
     }
 
     fn remove_cookie(&mut self) {
@@ -181,7 +182,7 @@ impl State {
         self.changes.reset();
         self.modified = false;
         self.cycle = false;
-        self.restart = false;
+        self.restart = None;
     }
 }
 
@@ -700,7 +701,7 @@ impl Session {
         if current.moved_to.is_some() {
             return Box::pin(self.cycle_after_rotation(state, current, now)).await;
         }
-        let record = if state.restart {
+        let record = if state.restart.is_some() {
             self.fresh_record(
                 state,
                 now,
@@ -809,6 +810,13 @@ impl Session {
             empty.created_at = other.created_at;
             let record = self.fresh_record(state, now, Some(&empty));
             return self.create(state, record, now).await;
+        }
+        if let Some(clear) = state.restart.filter(|_| other.user == state.view.user) {
+            // The other request made the same switch of user (the login submitted
+            // twice): its record is the new user's session already, and what landed
+            // there since is theirs. Only this request's changes after its login's
+            // `Clear` apply; the `Clear` was for the previous user's data.
+            state.changes = state.changes.after(clear);
         }
         let record = self.fresh_record(state, now, Some(&*other));
         self.create_and_retire(state, record, other, now).await

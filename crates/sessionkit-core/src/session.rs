@@ -492,9 +492,9 @@ impl Session {
             // Nothing of the other user's session goes over, but the id still rotates
             // through a pointer: a request of the old session still in flight then ends
             // without touching the new user's cookie.
+            state.restart = Some(state.changes.ops().len());
             state.record_op(Op::Clear);
             state.record_op(Op::SetExpiry(crate::Expiry::Default));
-            state.restart = true;
         }
         state.cycle = true;
         state.record_op(Op::SetUser(Some(user.to_owned())));

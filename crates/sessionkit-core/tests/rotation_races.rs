@@ -533,6 +533,49 @@ async fn a_login_as_another_user_submitted_twice_leaves_that_user_one_session() 
     Ok(())
 }
 
+/// A login as bob submitted twice on ada's session, with a request of bob's first
+/// session writing between the two saves: the second login clears ada's data, not
+/// that write, and its own writes after the login land too.
+#[tokio::test]
+async fn a_write_between_two_submissions_of_a_login_as_another_user_is_kept() -> Result<(), Error> {
+    let store = MemoryStore::new();
+    let first = Session::new(store.clone(), SessionConfig::default());
+    first.insert("ada_secret", "x").await?;
+    first.login("ada").await?;
+    first.save().await?;
+    let ada = first.id().await.ok_or(Error::Unavailable)?;
+    let one = open(&store, &ada);
+    let two = open(&store, &ada);
+    one.login("bob").await?;
+    two.login("bob").await?;
+    two.insert("greeting", "hello bob").await?;
+    let (_, cookie) = one.finish(false).await;
+    let CookieAction::Set { id: bob_first, .. } = cookie? else {
+        panic!("the first login's id");
+    };
+    let between = open(&store, &bob_first);
+    between.push("cart", "pear").await?;
+    let (_, cookie) = between.finish(false).await;
+    cookie?;
+    let (_, cookie) = two.finish(false).await;
+    let CookieAction::Set { id: bob, .. } = cookie? else {
+        panic!("the second login's id");
+    };
+    let session = open(&store, &bob);
+    assert_eq!(session.user().await?.as_deref(), Some("bob"));
+    assert_eq!(
+        cart(&store, &bob).await?,
+        ["pear"],
+        "the write between is kept"
+    );
+    assert_eq!(
+        session.get::<String>("greeting").await?.as_deref(),
+        Some("hello bob")
+    );
+    assert_eq!(session.get::<String>("ada_secret").await?, None);
+    Ok(())
+}
+
 /// The key the engine marks a pointer with is plain data in a session: a session that
 /// holds it is still reached through its old id inside the grace window.
 #[tokio::test]
