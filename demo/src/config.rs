@@ -202,18 +202,14 @@ fn truncate(value: &str) -> String {
 ///
 /// [`StartupError::Io`] when it cannot be created.
 pub fn create_data_dir(dir: &Path) -> Result<(), StartupError> {
-    let mut builder = std::fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::DirBuilderExt as _;
-        builder.mode(0o700);
-    }
-    builder.create(dir).map_err(|error| StartupError::Io {
-        what: "cannot create the data folder",
-        path: dir.display().to_string(),
-        error,
-    })
+    sessionkit::store::private_dir_builder()
+        .recursive(true)
+        .create(dir)
+        .map_err(|error| StartupError::Io {
+            what: "cannot create the data folder",
+            path: dir.display().to_string(),
+            error,
+        })
 }
 
 /// Writes a fresh random key (64 hex characters, 256 bits) to a new owner-only file.

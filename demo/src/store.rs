@@ -154,7 +154,8 @@ fn safe_scheme(scheme: &str) -> String {
     }
 }
 
-/// A store URL fit for logs: scheme, host and path; no user, password or query.
+/// A store URL fit for logs: scheme, host and path; no user, password or query
+/// ([`sessionkit_any::redact`]).
 ///
 /// ```
 /// use sessionkit_demo::store::describe;
@@ -164,22 +165,7 @@ fn safe_scheme(scheme: &str) -> String {
 /// assert_eq!(describe("memory://"), "memory://");
 /// ```
 pub fn describe(url: &str) -> String {
-    let without_query = url.split(['?', '#']).next().unwrap_or_default();
-    match without_query.split_once("://") {
-        Some((scheme, rest)) => {
-            let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-            let host = authority
-                .rsplit_once('@')
-                .map_or(authority, |(_, host)| host);
-            format!(
-                "{}://{host}{path}",
-                safe_scheme(&scheme.to_ascii_lowercase())
-            )
-        }
-        // `sqlite::memory:`, `sqlite:file.db`: no authority, nothing secret.
-        None if without_query.starts_with("sqlite:") => without_query.to_owned(),
-        None => "(unrecognised store URL)".to_owned(),
-    }
+    sessionkit_any::redact(url)
 }
 
 #[cfg(test)]
@@ -193,6 +179,9 @@ mod tests {
             "mysql://root:hunter2@127.0.0.1/test",
             "admin:hunter2@host/db",
             "hunter2",
+            "postgres://postgres:hun/ter2@127.0.0.1/test",
+            "postgres://postgres:hun#ter2@127.0.0.1/test",
+            "postgress://app:hunter2?x@db/app",
         ] {
             let shown = describe(url);
             assert!(!shown.contains("hunter2"), "{shown}");

@@ -92,6 +92,9 @@ fn scheme_of(url: &str) -> String {
 /// cannot be reached.
 pub async fn open(url: &str) -> Result<AnyStore, OpenError> {
     let scheme = scheme_of(url);
+    // Schemes are case-insensitive (RFC 3986); the drivers are not all (sqlx reads
+    // `Sqlite:x.db` as a file named so).
+    let url = &format!("{scheme}{}", url.get(scheme.len()..).unwrap_or_default());
     // Without `//`, sqlx reads the rest of a database URL, password and all, as a
     // database name (which the server's error then repeats): refuse it here.
     let network = !matches!(scheme.as_str(), "memory" | "file" | "sqlite");
@@ -131,29 +134,46 @@ pub async fn open(url: &str) -> Result<AnyStore, OpenError> {
 pub async fn open_existing(url: &str) -> Result<AnyStore, OpenError> {
     let path = match scheme_of(url).as_str() {
         "file" => Some(file_path(url)?),
-        "sqlite" => sqlite_path(url),
+        "sqlite" => sqlite_path(url)?,
         _ => None,
     };
     if let Some(path) = path {
-        if !std::path::Path::new(path).exists() {
-            return Err(OpenError::Missing(path.to_owned()));
+        if !std::path::Path::new(&path).exists() {
+            return Err(OpenError::Missing(path));
         }
     }
     open(url).await
 }
 
-/// The database file of a `sqlite:` URL; `None` for an in-memory database.
-fn sqlite_path(url: &str) -> Option<&str> {
+/// The database file of a `sqlite:` URL, percent-decoded as sqlx decodes it; `None`
+/// for an in-memory database.
+fn sqlite_path(url: &str) -> Result<Option<String>, OpenError> {
     let rest = &url["sqlite:".len()..];
     let rest = rest.strip_prefix("//").unwrap_or(rest);
     let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
     let memory = path.is_empty() || path.starts_with(":memory:") || query.contains("mode=memory");
-    (!memory).then_some(path)
+    if memory {
+        return Ok(None);
+    }
+    decoded(path).map(Some)
+}
+
+/// A URL's path with `%XX` escapes decoded.
+fn decoded(path: &str) -> Result<String, OpenError> {
+    percent_encoding::percent_decode_str(path)
+        .decode_utf8()
+        .map(std::borrow::Cow::into_owned)
+        .map_err(|_| OpenError::invalid("the path's %-escapes do not decode to UTF-8"))
 }
 
 /// `memory://` (records kept decoded) or `memory://?compact` (packed into bytes).
 fn open_memory(url: &str) -> Result<AnyStore, OpenError> {
-    let options = url.split_once('?').map_or("", |(_, query)| query);
+    let (place, options) = url.split_once('?').unwrap_or((url, ""));
+    if !matches!(place, "memory://" | "memory:") {
+        return Err(OpenError::invalid(
+            "the memory store is `memory://` or `memory://?compact`, with no host, path or fragment",
+        ));
+    }
     match options {
         "" => Ok(AnyStore::Memory(MemoryStore::new())),
         "compact" | "compact=true" => Ok(AnyStore::Memory(MemoryStore::new().compact())),
@@ -203,6 +223,9 @@ async fn open_sql(url: &str) -> Result<AnyStore, OpenError> {
         }
     };
     let (url, table) = take_option(url, "table");
+    if url.starts_with("sqlite:") {
+        create_parent_dir(&url)?;
+    }
     let store = sessionkit_sql::connect(&url, sessionkit_sql::PoolOptions::default())
         .await
         .map_err(sorted)?;
@@ -213,6 +236,28 @@ async fn open_sql(url: &str) -> Result<AnyStore, OpenError> {
         None => store,
     };
     Ok(AnyStore::Sql(store))
+}
+
+/// Creates the folder of a SQLite database file that does not exist yet (owner-only),
+/// as the file store creates its directory: sqlx creates the file, not its folder.
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
+fn create_parent_dir(url: &str) -> Result<(), OpenError> {
+    let Some(path) = sqlite_path(url)? else {
+        return Ok(());
+    };
+    match std::path::Path::new(&path).parent() {
+        Some(dir) if !dir.as_os_str().is_empty() && !dir.exists() => {
+            sessionkit_core::store::private_dir_builder()
+                .recursive(true)
+                .create(dir)
+                .map_err(|e| {
+                    OpenError::Store(
+                        format!("cannot create the folder {}: {e}", dir.display()).into(),
+                    )
+                })
+        }
+        _ => Ok(()),
+    }
 }
 
 #[cfg(not(any(feature = "sqlite", feature = "postgres", feature = "mysql")))]
@@ -282,13 +327,14 @@ async fn open_memcached(_url: &str) -> Result<AnyStore, OpenError> {
 
 /// The directory of a `file:` URL: `file:///abs/dir`, `file://localhost/abs/dir`
 /// (RFC 8089's host form) or `file:relative/dir`.
-fn file_path(url: &str) -> Result<&str, OpenError> {
+fn file_path(url: &str) -> Result<String, OpenError> {
     let rest = &url["file:".len()..];
     let path = match rest.strip_prefix("//") {
         Some(authority_and_path) if authority_and_path.starts_with('/') => authority_and_path,
         Some(authority_and_path) => authority_and_path
-            .strip_prefix("localhost/")
-            .map(|p| &authority_and_path[authority_and_path.len() - p.len() - 1..])
+            .get(.."localhost/".len())
+            .filter(|host| host.eq_ignore_ascii_case("localhost/"))
+            .map(|_| &authority_and_path["localhost".len()..])
             .ok_or_else(|| {
                 OpenError::invalid(
                     "file:// URLs name a local directory: file:///var/lib/app/sessions",
@@ -304,13 +350,13 @@ fn file_path(url: &str) -> Result<&str, OpenError> {
     if path.contains(['?', '#']) {
         return Err(OpenError::invalid("file:// URLs take no query or fragment"));
     }
-    Ok(path)
+    decoded(path)
 }
 
 #[cfg(feature = "file")]
 async fn open_file(url: &str) -> Result<AnyStore, OpenError> {
     let path = file_path(url)?;
-    sessionkit_core::FileStore::open(path)
+    sessionkit_core::FileStore::open(&path)
         .await
         .map(AnyStore::File)
         .map_err(|e| OpenError::Store(Box::new(e)))
@@ -341,27 +387,71 @@ pub fn one_line(error: &dyn std::error::Error) -> String {
     text.replace('\n', " ")
 }
 
-/// The URL without user info (passwords) and query, for logs and errors.
-pub(crate) fn redact(url: &str) -> String {
+/// A store URL fit for logs and error messages: scheme, host and path, never the user
+/// info (passwords), query or fragment.
+///
+/// A password may hold unencoded `/`, `?`, `#` or `@`, so the user info is taken to
+/// end at the *last* `@` anywhere in the URL; a host part that reads as `name:word`
+/// (a password without its `@`) is not shown either, nor is anything that is not
+/// URL-shaped.
+///
+/// # Examples
+///
+/// ```
+/// use sessionkit_any::redact;
+///
+/// assert_eq!(redact("postgres://app:s3cr3t@db:5432/web?sslmode=disable"), "postgres://db:5432/web");
+/// assert_eq!(redact("postgres://app:s3/cr#3t@db/web"), "postgres://db/web");
+/// assert_eq!(redact("sqlite://data/sessions.db"), "sqlite://data/sessions.db");
+/// assert_eq!(redact("sqlite::memory:"), "sqlite::memory:");
+/// assert_eq!(redact("s3cr3t-pasted-here"), "…");
+/// ```
+pub fn redact(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
+        // `sqlite:file.db`, `sqlite::memory:`: a path, nothing secret but the query.
+        if url
+            .get(..7)
+            .is_some_and(|s| s.eq_ignore_ascii_case("sqlite:"))
+        {
+            return shorten(url.split(['?', '#']).next().unwrap_or_default());
+        }
         // Not URL-shaped: show only a scheme-like word before a colon (never what could
         // be a user:password pair, nor a secret pasted into the wrong setting).
         return match url.split_once(':') {
-            Some((scheme, _))
-                if (1..=20).contains(&scheme.len())
-                    && scheme
-                        .chars()
-                        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.')) =>
-            {
-                format!("{scheme}:…")
-            }
+            Some((scheme, _)) if plausible_scheme(scheme) => format!("{scheme}:…"),
             _ => "…".to_owned(),
         };
     };
-    let rest = rest.split('?').next().unwrap_or(rest);
-    // The last `@` ends the user info: a password may hold an unencoded `@`.
+    let scheme = if plausible_scheme(scheme) {
+        scheme
+    } else {
+        "…"
+    };
     let rest = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
-    format!("{scheme}://{rest}").chars().take(120).collect()
+    let rest = rest.split(['?', '#']).next().unwrap_or_default();
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    // `user:password` with the `@` forgotten would read as a host and a port.
+    let port_like = |p: &str| p.bytes().all(|b| b.is_ascii_digit());
+    let hidden = !authority.ends_with(']')
+        && !authority.contains(',')
+        && authority
+            .rsplit_once(':')
+            .is_some_and(|(_, port)| !port_like(port));
+    let authority = if hidden { "…" } else { authority };
+    shorten(&format!("{scheme}://{authority}{path}"))
+}
+
+/// Whether `scheme` reads as a URL scheme (and so may be shown).
+fn plausible_scheme(scheme: &str) -> bool {
+    (1..=20).contains(&scheme.len())
+        && scheme
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+}
+
+/// At most 120 characters.
+fn shorten(text: &str) -> String {
+    text.chars().take(120).collect()
 }
 
 macro_rules! each {
@@ -494,6 +584,23 @@ mod tests {
             "postgress://db/app",
             "a password with an unencoded @"
         );
+        for url in [
+            "postgres://postgres:hun/ter2@127.0.0.1/test",
+            "postgres://postgres:hun#ter2@127.0.0.1/test",
+            "postgress://app:hunter2?x@db/app",
+            "ftp://user:hunter?2@host/x",
+            "postgres://app:hunter2/test",
+            "redis://:hunter2@h:1/0#frag@x",
+        ] {
+            let shown = redact(url);
+            assert!(!shown.contains("hunter"), "{url}: {shown}");
+        }
+        assert_eq!(
+            redact("redis+cluster://:pw@a:7000,b:7001"),
+            "redis+cluster://a:7000,b:7001"
+        );
+        assert_eq!(redact("memcache://[::1]:11211"), "memcache://[::1]:11211");
+        assert_eq!(redact("SQLite:data/s.db?mode=ro"), "SQLite:data/s.db");
     }
 
     #[tokio::test]
@@ -547,12 +654,7 @@ mod tests {
 
     #[tokio::test]
     async fn open_existing_refuses_a_missing_database_file_or_directory_and_creates_nothing() {
-        let dir = std::env::temp_dir().join(format!(
-            "sessionkit-any-{}",
-            sessionkit_core::SessionId::generate()
-                .map(|id| id.to_string())
-                .unwrap_or_default()
-        ));
+        let dir = temp_dir();
         let db = dir.join("sessions.db");
         let files = dir.join("sessions");
         for url in [
@@ -583,6 +685,57 @@ mod tests {
             .map(|e| e.to_string())
             .unwrap_or_default();
         assert!(err.contains("unknown memory store option"), "{err}");
+        for url in [
+            "memory://compact",
+            "memory://user:pw@host:99999/x",
+            "memory://#x",
+        ] {
+            let err = open(url).await.err();
+            assert!(
+                matches!(err, Some(OpenError::InvalidUrl(_))),
+                "{url}: {err:?}"
+            );
+        }
+        assert!(matches!(open("MEMORY://").await, Ok(AnyStore::Memory(_))));
+    }
+
+    /// A fresh folder under the temporary directory (not created).
+    fn temp_dir() -> std::path::PathBuf {
+        std::env::temp_dir().join(format!(
+            "sessionkit-any-{}",
+            sessionkit_core::SessionId::generate()
+                .map(|id| id.to_string())
+                .unwrap_or_default()
+        ))
+    }
+
+    #[cfg(all(feature = "sqlite", feature = "file"))]
+    #[tokio::test]
+    async fn paths_are_percent_decoded_schemes_any_case_and_a_database_folder_is_created() {
+        let dir = temp_dir();
+        let db = dir.join("my dir").join("s.db");
+        let encoded = format!("{}/my%20dir/s.db", dir.display());
+        let opened = open(&format!("SQLite://{encoded}")).await;
+        assert!(matches!(opened, Ok(AnyStore::Sql(_))), "{opened:?}");
+        assert!(
+            db.exists(),
+            "the folder and the file, decoded, in any scheme case"
+        );
+        assert!(matches!(
+            open_existing(&format!("sqlite://{encoded}")).await,
+            Ok(AnyStore::Sql(_))
+        ));
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            let mode = std::fs::metadata(dir.join("my dir")).map(|m| m.permissions().mode());
+            assert_eq!(mode.ok().map(|m| m & 0o777), Some(0o700));
+        }
+        let files = format!("FILE://LOCALHOST{}/pct%20dir", dir.display());
+        assert!(matches!(open(&files).await, Ok(AnyStore::File(_))));
+        assert!(dir.join("pct dir").is_dir());
+        assert!(matches!(open_existing(&files).await, Ok(AnyStore::File(_))));
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

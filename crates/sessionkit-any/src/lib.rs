@@ -34,4 +34,4 @@
 
 mod any;
 
-pub use any::{one_line, open, open_existing, AnyStore, OpenError};
+pub use any::{one_line, open, open_existing, redact, AnyStore, OpenError};

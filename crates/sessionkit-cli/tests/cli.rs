@@ -413,6 +413,26 @@ async fn except_without_user_is_a_usage_error_and_revokes_nothing() {
     assert!(store.load(&id.hash()).await.expect("load").is_some());
 }
 
+#[tokio::test]
+async fn except_naming_no_live_session_of_the_user_revokes_nothing() {
+    let url = sqlite_url().await;
+    assert!(sessionkit(&url, &["migrate"]).status.success());
+    let store = sessionkit_any::open(&url).await.expect("open");
+    let hana = unique("hana");
+    let first = login(&store, &hana).await;
+    let second = login(&store, &hana).await;
+    let other = login(&store, &unique("ivan")).await;
+    let typo = "ab".repeat(32);
+    for keep in [typo, other.to_string()] {
+        let out = sessionkit(&url, &["revoke", "--user", &hana, "--except", &keep]);
+        assert_eq!(out.status.code(), Some(3), "{keep}: {out:?}");
+        assert!(String::from_utf8_lossy(&out.stderr).contains("nothing was revoked"));
+    }
+    for id in [&first, &second, &other] {
+        assert!(store.load(&id.hash()).await.expect("load").is_some());
+    }
+}
+
 #[test]
 fn commands_other_than_migrate_never_create_a_store() {
     let dir = std::env::temp_dir().join(unique("sessionkit-cli-missing"));

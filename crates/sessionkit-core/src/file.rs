@@ -266,7 +266,7 @@ fn prepare(dir: &Path) -> Result<(), FileStoreError> {
         }
         Ok(meta) => warn_if_shared(dir, &meta),
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            private_dir_builder()
+            crate::store::private_dir_builder()
                 .recursive(true)
                 .create(dir)
                 .map_err(|source| FileStoreError::Create {
@@ -289,7 +289,7 @@ fn prepare(dir: &Path) -> Result<(), FileStoreError> {
         .map_err(not_writable)?;
     fs::remove_file(&probe).map_err(not_writable)?;
     let locks = dir.join(LOCK_DIR);
-    match private_dir_builder().create(&locks) {
+    match crate::store::private_dir_builder().create(&locks) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists && locks.is_dir() => Ok(()),
         Err(e) => Err(not_writable(e)),
@@ -309,17 +309,6 @@ fn warn_if_shared(dir: &Path, meta: &fs::Metadata) {
 
 #[cfg(not(unix))]
 fn warn_if_shared(_dir: &Path, _meta: &fs::Metadata) {}
-
-fn private_dir_builder() -> fs::DirBuilder {
-    #[allow(unused_mut)]
-    let mut builder = fs::DirBuilder::new();
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::DirBuilderExt as _;
-        builder.mode(0o700);
-    }
-    builder
-}
 
 /// Creates a new file readable and writable by the owner only; fails if it exists.
 fn new_private_file(path: &Path) -> io::Result<File> {

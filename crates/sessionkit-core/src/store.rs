@@ -336,6 +336,28 @@ impl<S: SessionStore + ?Sized> SessionStore for Arc<S> {
         (**self).listing()
     }
 }
+/// A directory builder whose directories only their owner can enter (mode 0700 on
+/// Unix): for the folders that hold sessions (a file store, a SQLite database).
+///
+/// # Examples
+///
+/// ```
+/// let dir = std::env::temp_dir().join(format!("sk-doc-{}", std::process::id()));
+/// sessionkit_core::store::private_dir_builder().recursive(true).create(&dir)?;
+/// # std::fs::remove_dir(&dir)?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn private_dir_builder() -> std::fs::DirBuilder {
+    #[allow(unused_mut)]
+    let mut builder = std::fs::DirBuilder::new();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt as _;
+        builder.mode(0o700);
+    }
+    builder
+}
+
 /// The first query parameter of a store URL that `knows` does not accept, as an error
 /// message may show it: for store crates whose driver would silently ignore a typo
 /// (`sslmod=require`, `?tabel=web`). `None` when every parameter is known.

@@ -36,6 +36,20 @@ pub(crate) async fn run(
                 .user_index()
                 .ok_or_else(|| Failure::unsupported(store, "find the sessions of a user"))?;
             let keep = except.map(session_ref).transpose()?;
+            if let Some(keep) = &keep {
+                // A mistyped or stale hash would otherwise keep nothing: every session
+                // of the user, the one meant to stay among them, would end.
+                let kept = store.load(keep).await.map_err(Failure::store)?;
+                let now = time::OffsetDateTime::now_utc();
+                let theirs = kept.is_some_and(|r| {
+                    r.moved_to.is_none() && !r.is_expired(now) && r.user.as_deref() == Some(user)
+                });
+                if !theirs {
+                    return Err(Failure::not_found_because(&format!(
+                        "--except names no live session of {user}; nothing was revoked"
+                    )));
+                }
+            }
             let n = index
                 .delete_sessions_of(user, keep.as_ref())
                 .await
