@@ -817,6 +817,8 @@ impl Session {
             // there since is theirs. Only this request's changes after its login's
             // `Clear` apply; the `Clear` was for the previous user's data.
             state.changes = state.changes.after(clear);
+            // Cut once: a retry after a failed save starts from the cut list.
+            state.restart = None;
         }
         let record = self.fresh_record(state, now, Some(&*other));
         self.create_and_retire(state, record, other, now).await

@@ -576,6 +576,53 @@ async fn a_write_between_two_submissions_of_a_login_as_another_user_is_kept() ->
     Ok(())
 }
 
+/// As above, with the second login's first save failing (a store hiccup): the retry,
+/// the layer's save at the end of the request, still stores that request's writes.
+#[tokio::test]
+async fn a_retried_second_login_as_another_user_keeps_its_own_writes() -> Result<(), Error> {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let fail_next_create = Arc::new(AtomicBool::new(false));
+    let flag = fail_next_create.clone();
+    let store = Watched::acting(MemoryStore::new(), move |call, _| {
+        let fail = call == Call::Create && flag.swap(false, Ordering::SeqCst);
+        async move {
+            if fail {
+                return Err(StoreError::backend("saving a session", "connection reset"));
+            }
+            Ok(())
+        }
+    });
+    let first = Session::new(store.clone(), SessionConfig::default());
+    first.insert("ada_secret", "x").await?;
+    first.login("ada").await?;
+    first.save().await?;
+    let ada = first.id().await.ok_or(Error::Unavailable)?;
+    let one = open(&store, &ada);
+    let two = open(&store, &ada);
+    one.login("bob").await?;
+    two.insert("seen_a", 1).await?;
+    two.insert("seen_b", 2).await?;
+    two.login("bob").await?;
+    two.insert("greeting", "hello bob").await?;
+    let (_, cookie) = one.finish(false).await;
+    cookie?;
+    fail_next_create.store(true, Ordering::SeqCst);
+    assert!(two.save().await.is_err(), "the first save attempt fails");
+    let (_, cookie) = two.finish(false).await;
+    let CookieAction::Set { id: bob, .. } = cookie? else {
+        panic!("the second login's id");
+    };
+    let session = open(&store, &bob);
+    assert_eq!(session.user().await?.as_deref(), Some("bob"));
+    assert_eq!(
+        session.get::<String>("greeting").await?.as_deref(),
+        Some("hello bob")
+    );
+    assert_eq!(session.get::<String>("ada_secret").await?, None);
+    assert_eq!(session.get::<i64>("seen_a").await?, None);
+    Ok(())
+}
+
 /// The key the engine marks a pointer with is plain data in a session: a session that
 /// holds it is still reached through its old id inside the grace window.
 #[tokio::test]
