@@ -145,6 +145,8 @@ pub enum Rejection {
     TokenTooLate(usize),
     /// The body is not the multipart form its `Content-Type` says (400).
     MalformedMultipart,
+    /// The body broke off while it was read for the token (400).
+    UnreadableBody,
     /// The session could not be loaded, so the token cannot be checked (503).
     Unavailable,
 }
@@ -176,6 +178,10 @@ impl Rejection {
             Self::TokenTooLate(max) => (
                 StatusCode::FORBIDDEN,
                 format!("CSRF check failed: no `{FORM_FIELD}` field in the first {max} bytes of the multipart form; put it before the file inputs, or send the X-CSRF-Token header."),
+            ),
+            Self::UnreadableBody => (
+                StatusCode::BAD_REQUEST,
+                "CSRF check failed: the request body could not be read.".to_owned(),
             ),
             Self::MalformedMultipart => (
                 StatusCode::BAD_REQUEST,
@@ -451,6 +457,12 @@ where
                     return Err(Rejection::TokenTooLate(config.max_form_bytes))
                 }
                 Err(multipart::Unread::Malformed) => return Err(Rejection::MalformedMultipart),
+                Err(multipart::Unread::Unreadable { too_large: true }) => {
+                    return Err(Rejection::BodyTooLarge)
+                }
+                Err(multipart::Unread::Unreadable { too_large: false }) => {
+                    return Err(Rejection::UnreadableBody)
+                }
             }
         }
         (None, None) => (req, None),

@@ -16,10 +16,16 @@ use super::FORM_FIELD;
 /// Why no token came out of a multipart body.
 #[derive(Debug, PartialEq, Eq)]
 pub(super) enum Unread {
-    /// The body ended, or broke off, without the field.
+    /// The body ended without the field.
     Missing,
     /// The field was not within the first `max` bytes.
     TooLate,
+    /// The body could not be read (the client went away, or a body limit outside
+    /// this layer tripped: `too_large`).
+    Unreadable {
+        /// Whether it was a body size limit.
+        too_large: bool,
+    },
     /// The body is not valid `multipart/form-data`.
     Malformed,
 }
@@ -68,7 +74,7 @@ where
         }
     };
     let token = token.map_err(|ended| {
-        if ended {
+        if ended && !read.over_limit {
             Unread::Missing
         } else {
             read.why_not()
@@ -76,6 +82,7 @@ where
     });
     let replayed = Replayed {
         read: read.frames,
+        ended: read.ended,
         rest,
     };
     (token, replayed)
@@ -86,8 +93,12 @@ where
 struct Read {
     frames: VecDeque<Frame<Bytes>>,
     bytes: usize,
+    /// The reading stopped at the limit.
     over_limit: bool,
-    failed: bool,
+    /// The body ended: the replay must not poll it again.
+    ended: bool,
+    /// Reading the body failed; `Some(true)` for a size limit.
+    failed: Option<bool>,
 }
 
 /// The error handed to the multipart reader when the body is cut short here.
@@ -97,7 +108,8 @@ struct Stopped;
 
 impl Read {
     /// The next data of `body`, kept for the replay; other frames (trailers) are kept
-    /// and skipped. `None` at the end of the body.
+    /// and skipped. `None` at the end of the body, and at the limit: the multipart
+    /// reader then works through what it holds, which may include the whole field.
     async fn next_data<B>(
         &mut self,
         mut body: Pin<&mut B>,
@@ -105,13 +117,18 @@ impl Read {
     ) -> Option<Result<Bytes, Stopped>>
     where
         B: Body<Data = Bytes>,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
         loop {
             if self.bytes >= max {
                 self.over_limit = true;
-                return Some(Err(Stopped));
+                return None;
             }
-            match body.as_mut().frame().await? {
+            let Some(frame) = body.as_mut().frame().await else {
+                self.ended = true;
+                return None;
+            };
+            match frame {
                 Ok(frame) => {
                     let data = frame.data_ref().cloned();
                     self.frames.push_back(frame);
@@ -120,9 +137,9 @@ impl Read {
                         return Some(Ok(data));
                     }
                 }
-                Err(_) => {
-                    // The handler would meet the same failure reading the rest.
-                    self.failed = true;
+                Err(e) => {
+                    let e: Box<dyn std::error::Error + Send + Sync> = e.into();
+                    self.failed = Some(e.is::<http_body_util::LengthLimitError>());
                     return Some(Err(Stopped));
                 }
             }
@@ -131,10 +148,10 @@ impl Read {
 
     /// Why the multipart reader failed: the limit, the body itself, or its format.
     fn why_not(&self) -> Unread {
-        if self.over_limit {
+        if let Some(too_large) = self.failed {
+            Unread::Unreadable { too_large }
+        } else if self.over_limit {
             Unread::TooLate
-        } else if self.failed {
-            Unread::Missing
         } else {
             Unread::Malformed
         }
@@ -145,6 +162,9 @@ pin_project! {
     /// A body whose first frames were already read: those frames, then the rest.
     pub(super) struct Replayed<B> {
         read: VecDeque<Frame<Bytes>>,
+        // The body had ended when it was read: it is not polled again (some bodies
+        // panic when polled after their end).
+        ended: bool,
         #[pin]
         rest: B,
     }
@@ -164,12 +184,13 @@ where
         let this = self.project();
         match this.read.pop_front() {
             Some(frame) => Poll::Ready(Some(Ok(frame))),
+            None if *this.ended => Poll::Ready(None),
             None => this.rest.poll_frame(cx),
         }
     }
 
     fn is_end_stream(&self) -> bool {
-        self.read.is_empty() && self.rest.is_end_stream()
+        self.read.is_empty() && (self.ended || self.rest.is_end_stream())
     }
 
     fn size_hint(&self) -> SizeHint {
@@ -178,7 +199,11 @@ where
             .iter()
             .filter_map(|f| f.data_ref().map(|d| d.len() as u64))
             .sum();
-        let rest = self.rest.size_hint();
+        let rest = if self.ended {
+            SizeHint::with_exact(0)
+        } else {
+            self.rest.size_hint()
+        };
         let mut hint = SizeHint::new();
         hint.set_lower(rest.lower() + read);
         if let Some(upper) = rest.upper() {
@@ -267,6 +292,44 @@ mod tests {
         assert_eq!(
             token(garbage, BOUNDARY.into(), 1 << 20).await.0,
             Err(Unread::Malformed)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_token_inside_the_limit_is_found_though_its_chunk_crosses_the_limit() {
+        let file = vec![7u8; 20_000];
+        let (raw, body) = form(&[(FORM_FIELD, b"tok"), ("upload", &file)], 8192);
+        let (token, replayed) = token(body, BOUNDARY.into(), 4096).await;
+        assert_eq!(token, Ok("tok".to_owned()));
+        assert_eq!(all(replayed).await, raw);
+    }
+
+    #[tokio::test]
+    async fn a_body_read_to_its_end_is_not_polled_again() {
+        let (raw, _) = form(&[(FORM_FIELD, b"tok")], 1 << 20);
+        let once = futures_util::stream::unfold(Some(raw.clone()), |left| async move {
+            let chunk = left?;
+            Some((
+                Ok::<_, std::convert::Infallible>(Frame::data(Bytes::from(chunk))),
+                None,
+            ))
+        });
+        let (token, replayed) = token(StreamBody::new(once), BOUNDARY.into(), 1 << 20).await;
+        assert_eq!(token, Ok("tok".to_owned()));
+        assert_eq!(
+            all(replayed).await,
+            raw,
+            "an unfold stream panics if polled after its end"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_body_that_fails_or_trips_a_limit_outside_is_unreadable() {
+        let (_, body) = form(&[("upload", &[1u8; 10_000]), (FORM_FIELD, b"tok")], 1000);
+        let limited = http_body_util::Limited::new(body, 3000);
+        assert_eq!(
+            token(limited, BOUNDARY.into(), 1 << 20).await.0,
+            Err(Unread::Unreadable { too_large: true })
         );
     }
 
