@@ -184,31 +184,41 @@ fn open_memory(url: &str) -> Result<AnyStore, OpenError> {
 }
 
 /// Takes the option `name=value` out of a URL's query, for the options that are this
-/// crate's and not the driver's: the URL without it, and the value, percent-decoded
-/// (`prefix=app%3A` is `app:`).
-fn take_option(url: &str, name: &str) -> (String, Option<String>) {
+/// crate's and not the driver's: the URL without it (fragment kept), and the value,
+/// percent-decoded (`prefix=app%3A` is `app:`; `+` stays `+`).
+///
+/// # Errors
+///
+/// [`OpenError::InvalidUrl`] when the option is given twice, or its value does not
+/// decode to UTF-8.
+fn take_option(url: &str, name: &str) -> Result<(String, Option<String>), OpenError> {
+    let (url, fragment) = match url.split_once('#') {
+        Some((url, fragment)) => (url, format!("#{fragment}")),
+        None => (url, String::new()),
+    };
     let Some((base, query)) = url.split_once('?') else {
-        return (url.to_owned(), None);
+        return Ok((format!("{url}{fragment}"), None));
     };
     let mut value = None;
-    let rest: Vec<&str> = query
-        .split('&')
-        .filter(
-            |pair| match form_urlencoded::parse(pair.as_bytes()).next() {
-                Some((key, v)) if key == name => {
-                    value = Some(v.into_owned());
-                    false
-                }
-                _ => true,
-            },
-        )
-        .collect();
-    let url = if rest.is_empty() {
-        base.to_owned()
+    let mut rest = Vec::new();
+    for pair in query.split('&') {
+        let (key, raw) = pair.split_once('=').unwrap_or((pair, ""));
+        if decoded(key).ok().as_deref() != Some(name) {
+            rest.push(pair);
+        } else if value.is_some() {
+            return Err(OpenError::InvalidUrl(
+                format!("the `{name}` option is given twice").into(),
+            ));
+        } else {
+            value = Some(decoded(raw)?);
+        }
+    }
+    let query = if rest.is_empty() {
+        String::new()
     } else {
-        format!("{base}?{}", rest.join("&"))
+        format!("?{}", rest.join("&"))
     };
-    (url, value)
+    Ok((format!("{base}{query}{fragment}"), value))
 }
 
 #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
@@ -222,7 +232,7 @@ async fn open_sql(url: &str) -> Result<AnyStore, OpenError> {
             OpenError::Store(Box::new(e))
         }
     };
-    let (url, table) = take_option(url, "table");
+    let (url, table) = take_option(url, "table")?;
     if url.starts_with("sqlite:") {
         create_parent_dir(&url)?;
     }
@@ -270,7 +280,7 @@ async fn open_sql(_url: &str) -> Result<AnyStore, OpenError> {
 
 #[cfg(feature = "redis")]
 async fn open_redis(url: &str) -> Result<AnyStore, OpenError> {
-    let (url, prefix) = take_option(url, "prefix");
+    let (url, prefix) = take_option(url, "prefix")?;
     let mut options = sessionkit_redis::RedisOptions::default();
     if let Some(prefix) = prefix {
         options = options.with_key_prefix(prefix);
@@ -299,7 +309,7 @@ async fn open_redis(_url: &str) -> Result<AnyStore, OpenError> {
 
 #[cfg(feature = "memcached")]
 async fn open_memcached(url: &str) -> Result<AnyStore, OpenError> {
-    let (url, prefix) = take_option(url, "prefix");
+    let (url, prefix) = take_option(url, "prefix")?;
     let mut options = sessionkit_memcached::MemcachedOptions::default();
     if let Some(prefix) = prefix {
         options = options.with_key_prefix(prefix);
@@ -308,6 +318,9 @@ async fn open_memcached(url: &str) -> Result<AnyStore, OpenError> {
         .await
         .map(AnyStore::Memcached)
         .map_err(|e| match e {
+            sessionkit_memcached::Error::UnknownUrlParameter { .. } => {
+                OpenError::InvalidUrl(format!("{e} but sessionkit's own `prefix`").into())
+            }
             sessionkit_memcached::Error::InvalidUrl { .. }
             | sessionkit_memcached::Error::UnsupportedScheme { .. }
             | sessionkit_memcached::Error::InvalidPrefix { .. } => {
@@ -755,28 +768,38 @@ mod tests {
 
     #[test]
     fn this_crates_options_come_out_of_the_query_and_the_rest_stays() {
+        let taken = |url: &str, name: &str| take_option(url, name).ok();
         assert_eq!(
-            take_option("postgres://h/db?table=web&sslmode=disable", "table"),
-            (
+            taken("postgres://h/db?table=web&sslmode=disable", "table"),
+            Some((
                 "postgres://h/db?sslmode=disable".to_owned(),
                 Some("web".to_owned())
-            )
+            ))
         );
         assert_eq!(
-            take_option("redis://h:6379/0?prefix=app:", "prefix"),
-            ("redis://h:6379/0".to_owned(), Some("app:".to_owned()))
+            taken("redis://h:6379/0?prefix=app:", "prefix"),
+            Some(("redis://h:6379/0".to_owned(), Some("app:".to_owned())))
         );
         assert_eq!(
-            take_option("sqlite://x.db", "table"),
-            ("sqlite://x.db".to_owned(), None)
+            taken("sqlite://x.db", "table"),
+            Some(("sqlite://x.db".to_owned(), None))
         );
         assert_eq!(
-            take_option("redis://h/0?prefix=shop%3Aeu%2B&protocol=3", "prefix"),
-            (
+            taken("redis://h/0?prefix=shop%3Aeu+v2&protocol=3", "prefix"),
+            Some((
                 "redis://h/0?protocol=3".to_owned(),
-                Some("shop:eu+".to_owned())
-            )
+                Some("shop:eu+v2".to_owned())
+            ))
         );
+        assert_eq!(
+            taken("rediss://h/0?prefix=app:#insecure", "prefix"),
+            Some(("rediss://h/0#insecure".to_owned(), Some("app:".to_owned()))),
+            "the fragment is the driver's"
+        );
+        assert!(matches!(
+            take_option("sqlite://x.db?table=a&table=b", "table"),
+            Err(OpenError::InvalidUrl(_))
+        ));
     }
 
     /// The message of the error `open(url)` gives, if it is [`OpenError::InvalidUrl`].

@@ -15,6 +15,13 @@ pub enum Error {
         /// What is wrong with it.
         reason: &'static str,
     },
+    /// The URL has a query parameter: Memcached URLs take none.
+    #[error("unknown Memcached URL parameter {name}; Memcached URLs take none")]
+    UnknownUrlParameter {
+        /// The parameter's name, quoted, or a note that it is not shown (text that
+        /// does not look like a name is never repeated: it may be a pasted secret).
+        name: String,
+    },
     /// The URL's scheme is not `memcache` (or `memcached`).
     #[error("unsupported Memcached URL scheme {scheme:?}: expected memcache://host:port")]
     UnsupportedScheme {

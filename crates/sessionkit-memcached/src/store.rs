@@ -69,6 +69,15 @@ fn address(url: &str) -> Result<String, Error> {
         return Err(Error::UnsupportedScheme { scheme });
     }
     let authority = rest.strip_suffix('/').unwrap_or(rest);
+    if let Some(name) = sessionkit_core::store::unknown_url_parameter(url, |_| false) {
+        return Err(Error::UnknownUrlParameter { name });
+    }
+    if authority.starts_with('[') {
+        return Err(Error::InvalidUrl {
+            reason: "the Memcached client connects over IPv4 only: use an IPv4 address or \
+                     a host name",
+        });
+    }
     if authority.contains(['@', '/', '?', '#', ',']) {
         return Err(Error::InvalidUrl {
             reason: "expected memcache://host:port, without credentials, path or query \
@@ -80,22 +89,14 @@ fn address(url: &str) -> Result<String, Error> {
             reason: "no host after memcache://",
         });
     }
-    // `host`, `host:port`, `[v6]` or `[v6]:port`.
-    let (host, port) = match authority.strip_prefix('[') {
-        Some(v6) => match v6.split_once(']') {
-            Some((address, "")) => (address, None),
-            Some((address, after)) => (address, Some(after.strip_prefix(':').unwrap_or(after))),
-            None => ("", None),
-        },
-        None => match authority.split_once(':') {
-            Some((host, port)) => (host, Some(port)),
-            None => (authority, None),
-        },
+    // `host` or `host:port`.
+    let (host, port) = match authority.split_once(':') {
+        Some((host, port)) => (host, Some(port)),
+        None => (authority, None),
     };
-    if host.is_empty() || (!authority.starts_with('[') && port.is_some_and(|p| p.contains(':'))) {
+    if host.is_empty() || port.is_some_and(|p| p.contains(':')) {
         return Err(Error::InvalidUrl {
-            reason: "expected memcache://host:port (an IPv6 address goes in brackets: \
-                     memcache://[::1]:11211)",
+            reason: "expected memcache://host:port",
         });
     }
     let port = match port {
@@ -109,11 +110,7 @@ fn address(url: &str) -> Result<String, Error> {
             }
         },
     };
-    Ok(if authority.starts_with('[') {
-        format!("[{host}]:{port}")
-    } else {
-        format!("{host}:{port}")
-    })
+    Ok(format!("{host}:{port}"))
 }
 
 /// The meta-protocol TTL flag for a record expiring at `expires_at`: seconds from now,
@@ -448,8 +445,7 @@ mod tests {
         assert_eq!(address("memcache://127.0.0.1:11211")?, "127.0.0.1:11211");
         assert_eq!(address("memcached://localhost/")?, "localhost:11211");
         assert_eq!(address("MEMCACHE://10.0.0.1:1234")?, "10.0.0.1:1234");
-        assert_eq!(address("memcache://[::1]:11212")?, "[::1]:11212");
-        assert_eq!(address("memcache://[::1]")?, "[::1]:11211");
+
         assert!(matches!(
             address("redis://127.0.0.1"),
             Err(Error::UnsupportedScheme { .. })
@@ -466,6 +462,8 @@ mod tests {
             "memcache://::1:11211",
             "memcache://[::1",
             "memcache://[::1]x",
+            "memcache://[::1]:11211",
+            "memcache://[::1]11211",
             "memcache://:11211",
         ] {
             assert!(
@@ -474,6 +472,16 @@ mod tests {
             );
         }
         Ok(())
+    }
+
+    #[test]
+    fn a_query_parameter_is_named_and_refused() {
+        let err = address("memcache://127.0.0.1:11211?prefx=qa:").err();
+        assert!(
+            err.as_ref()
+                .is_some_and(|e| e.to_string().contains("`prefx`")),
+            "{err:?}"
+        );
     }
 
     #[test]

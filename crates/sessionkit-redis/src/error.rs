@@ -18,8 +18,8 @@ pub enum Error {
     },
     /// The URL has a query parameter redis-rs does not read (and would ignore).
     #[error(
-        "unknown Redis URL parameter {name}; Redis URLs take `protocol` (2 or 3), and \
-         socket URLs also `db`, `user` and `pass`"
+        "unknown Redis URL parameter {name}; single-server URLs take `protocol` (2 or 3), \
+         socket URLs also `db`, `user` and `pass`, Sentinel and Cluster URLs none"
     )]
     UnknownUrlParameter {
         /// The parameter's name, quoted, or a note that it is not shown (text that

@@ -126,8 +126,11 @@ fn split(rest: &str) -> Result<Parts<'_>, Error> {
         });
     }
     if path.contains('?') || path.contains('#') {
+        if let Some(name) = sessionkit_core::store::unknown_url_parameter(rest, |_| false) {
+            return Err(Error::UnknownUrlParameter { name });
+        }
         return Err(Error::InvalidUrl {
-            reason: "Sentinel and Cluster URLs take no query string",
+            reason: "Sentinel and Cluster URLs take no query string or fragment",
         });
     }
     Ok(Parts {
@@ -166,6 +169,10 @@ mod tests {
             );
         }
         assert!(parse("redis://127.0.0.1:6379/0?protocol=resp3").is_ok());
+        assert!(matches!(
+            parse("redis+sentinel://127.0.0.1:26379/mymaster?prefx=1"),
+            Err(Error::UnknownUrlParameter { name }) if name == "`prefx`"
+        ));
         assert!(parse("redis+unix:///run/redis.sock?db=2&pass=pw&protocol=2").is_ok());
         assert!(matches!(
             parse("redis://127.0.0.1:99999"),

@@ -48,6 +48,19 @@ pub enum Error {
         /// The parameters such URLs take, comma-separated.
         known: String,
     },
+    /// The URL has a parameter of another client library (libpq) that sqlx does not
+    /// read: it would be ignored, and it often matters (`target_session_attrs`,
+    /// `channel_binding`).
+    #[error(
+        "{name} is a libpq parameter that sqlx, which {database} stores use, does not read: \
+         remove it from the URL (it would be ignored)"
+    )]
+    UnsupportedUrlParameter {
+        /// The parameter's name, quoted.
+        name: String,
+        /// The database the URL names.
+        database: &'static str,
+    },
     /// The URL could not be parsed, or connecting failed.
     #[error("could not connect to the session database: {0}")]
     Connect(#[source] sqlx::Error),
@@ -84,6 +97,7 @@ impl Error {
             self,
             Self::UnsupportedScheme { .. }
                 | Self::UnknownUrlParameter { .. }
+                | Self::UnsupportedUrlParameter { .. }
                 | Self::Connect(sqlx::Error::Configuration(_))
         )
     }

@@ -72,13 +72,63 @@ impl Known {
     }
 }
 
+/// Parameters of libpq (PostgreSQL's C client, whose URLs many providers hand out)
+/// that sqlx does not read: named as such rather than as unknown.
+#[cfg(feature = "postgres")]
+const LIBPQ_ONLY: &[&str] = &[
+    "channel_binding",
+    "client_encoding",
+    "connect_timeout",
+    "fallback_application_name",
+    "gssencmode",
+    "gsslib",
+    "keepalives",
+    "keepalives_count",
+    "keepalives_idle",
+    "keepalives_interval",
+    "krbsrvname",
+    "load_balance_hosts",
+    "passfile",
+    "replication",
+    "require_auth",
+    "requirepeer",
+    "service",
+    "ssl_max_protocol_version",
+    "ssl_min_protocol_version",
+    "sslcertmode",
+    "sslcompression",
+    "sslcrl",
+    "sslcrldir",
+    "sslnegotiation",
+    "sslpassword",
+    "sslsni",
+    "target_session_attrs",
+    "tcp_user_timeout",
+];
+
 /// Refuses the first query parameter of `url` that `known` does not list.
 pub(crate) fn check(url: &str, known: Known) -> Result<(), Error> {
-    match sessionkit_core::store::unknown_url_parameter(url, |name| known.knows(name)) {
-        Some(name) => Err(Error::UnknownUrlParameter {
+    use sessionkit_core::store::unknown_url_parameter;
+    #[cfg(feature = "postgres")]
+    let unsupported: &[&str] = if known.database == POSTGRES.database {
+        LIBPQ_ONLY
+    } else {
+        &[]
+    };
+    #[cfg(not(feature = "postgres"))]
+    let unsupported: &[&str] = &[];
+    let knows = |name: &str| known.knows(name) || unsupported.contains(&name);
+    if let Some(name) = unknown_url_parameter(url, knows) {
+        return Err(Error::UnknownUrlParameter {
             name,
             database: known.database,
             known: known.names.join(", "),
+        });
+    }
+    match unknown_url_parameter(url, |name| !unsupported.contains(&name)) {
+        Some(name) => Err(Error::UnsupportedUrlParameter {
+            name,
+            database: known.database,
         }),
         None => Ok(()),
     }
@@ -103,6 +153,21 @@ mod tests {
             && m.contains("PostgreSQL URLs take sslmode")
             && !m.contains("pw")));
         assert!(refused("postgres://u@h/db?tabel=web", POSTGRES).is_some());
+        let libpq = refused(
+            "postgres://u@h/db?sslmode=require&connect_timeout=5",
+            POSTGRES,
+        );
+        assert!(
+            libpq.is_some_and(|m| m.contains("`connect_timeout` is a libpq parameter")),
+            "a well-known parameter sqlx ignores is named as such"
+        );
+    }
+
+    #[cfg(feature = "postgres")]
+    #[test]
+    fn a_question_mark_in_an_unencoded_password_is_left_to_sqlx() {
+        let url = "postgres://app:Sup3r?Secret=1@127.0.0.1:1/test";
+        assert_eq!(check(url, POSTGRES).ok(), Some(()));
     }
 
     #[cfg(feature = "mysql")]
