@@ -71,21 +71,48 @@ pub(crate) fn table(header: &[&str], rows: &[Vec<String>]) -> Result<(), Failure
     })
 }
 
-/// `text` with every control or bidi-formatting character written as its escape.
+/// Whether a terminal could act on `c`: a control character (C0, DEL, C1) or a
+/// bidi-formatting one (which reorders what follows it).
+fn acts_on_terminal(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+/// `text` with every character a terminal could act on written as its escape, and
+/// `\` doubled, so that an escape and the character it stands for never look alike.
 fn printable(text: &str) -> String {
-    let unsafe_char = |c: char| {
-        c.is_control()
-            || matches!(c, '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
-    };
     text.chars()
+        .map(|c| match c {
+            '\\' => "\\\\".to_owned(),
+            c if acts_on_terminal(c) => c.escape_unicode().to_string(),
+            c => c.to_string(),
+        })
+        .collect()
+}
+
+/// `value` as JSON (`pretty`: indented) that is safe on a terminal too: the
+/// characters JSON leaves as they are but a terminal acts on (DEL, C1 controls, bidi
+/// formatting) are written as `\uXXXX` escapes, which every JSON reader decodes.
+pub(crate) fn json(value: &serde_json::Value, pretty: bool) -> Result<(), Failure> {
+    let text = if pretty {
+        serde_json::to_string_pretty(value)
+    } else {
+        serde_json::to_string(value)
+    }
+    .map_err(|e| Failure::output(std::io::Error::other(e)))?;
+    let safe: String = text
+        .chars()
         .map(|c| {
-            if unsafe_char(c) {
-                c.escape_unicode().to_string()
+            // JSON escapes the C0 controls in strings itself; a newline outside
+            // them is the indentation's.
+            if acts_on_terminal(c) && c != '\n' {
+                format!("\\u{:04x}", u32::from(c))
             } else {
                 c.to_string()
             }
         })
-        .collect()
+        .collect();
+    line(safe)
 }
 
 /// Sessions as a table, each with its whole id hash (what `show` and `revoke` take).
@@ -131,6 +158,11 @@ mod tests {
         assert_eq!(printable("山田"), "山田");
         assert_eq!(printable("a\u{1b}[31mred"), "a\\u{1b}[31mred");
         assert_eq!(printable("x\u{202e}y\n"), "x\\u{202e}y\\u{a}");
+        assert_eq!(
+            printable("eve\\u{1b}"),
+            "eve\\\\u{1b}",
+            "a literal backslash is doubled"
+        );
     }
 
     #[test]

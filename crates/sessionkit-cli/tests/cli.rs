@@ -117,6 +117,10 @@ async fn exercise_store(url: &str, expires_by_itself: bool) {
     assert_eq!(missing.status.code(), Some(3), "unknown session exits 3");
     let garbage = sessionkit(url, &["show", "../../etc/passwd"]);
     assert_eq!(garbage.status.code(), Some(2));
+    for typo in ["g".repeat(64), format!("junk{a1}")] {
+        let out = sessionkit(url, &["show", &typo]);
+        assert_eq!(out.status.code(), Some(2), "{typo} is no id: {out:?}");
+    }
 
     let revoked = json(&sessionkit(
         url,
@@ -335,7 +339,15 @@ async fn list_pages_past_rotated_away_ids_to_fill_its_limit() {
         Some(3),
         "revoking a rotated-away id revokes nothing: {out:?}"
     );
-    assert!(String::from_utf8_lossy(&out.stderr).contains("--user"));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("goes on as "), "{err}");
+    let successor = err.rsplit("goes on as ").next().unwrap_or_default();
+    let successor = successor.split(':').next().unwrap_or_default().trim();
+    let show = sessionkit(&url, &["show", successor]);
+    assert!(
+        show.status.success(),
+        "the hash it names is the session: {show:?}"
+    );
     for (limit, rows) in [("3", 3), ("6", 6), ("100", 6)] {
         let list = json(&sessionkit(&url, &["list", "--limit", limit, "--json"]));
         assert_eq!(list.as_array().map(Vec::len), Some(rows), "--limit {limit}");
@@ -349,8 +361,23 @@ async fn the_list_table_lines_up_wide_names_and_escapes_terminal_controls() {
     let url = sqlite_url().await;
     assert!(sessionkit(&url, &["migrate"]).status.success());
     let store = sessionkit_any::open(&url).await.expect("open");
+    let mut eve = None;
     for user in ["山田太郎", "ada", "eve\u{1b}[2J\u{202e}"] {
-        login(&store, user).await;
+        eve = Some(login(&store, user).await);
+    }
+    let eve = eve.expect("eve's id").to_string();
+    for args in [
+        &["show", &eve][..],
+        &["show", &eve, "--json"],
+        &["list", "--json"],
+    ] {
+        let out = stdout(&sessionkit(&url, args));
+        assert!(!out.contains(['\u{1b}', '\u{202e}']), "{args:?}: {out}");
+        let parsed: Value = serde_json::from_str(&out).expect("still JSON");
+        assert!(
+            parsed.to_string().contains("eve\\u001b[2J\u{202e}"),
+            "{parsed}"
+        );
     }
     let table = stdout(&sessionkit(&url, &["list"]));
     assert!(
@@ -411,6 +438,29 @@ async fn except_without_user_is_a_usage_error_and_revokes_nothing() {
     );
     assert_eq!(out.status.code(), Some(2), "{out:?}");
     assert!(store.load(&id.hash()).await.expect("load").is_some());
+}
+
+#[tokio::test]
+async fn an_id_a_login_as_another_user_ended_has_nothing_to_revoke() {
+    let url = sqlite_url().await;
+    assert!(sessionkit(&url, &["migrate"]).status.success());
+    let store = sessionkit_any::open(&url).await.expect("open");
+    let ada = login(&store, &unique("ada")).await;
+    let session = Session::open(store.clone(), SessionConfig::default(), Some(ada.clone()));
+    session.login(&unique("bob")).await.expect("login");
+    session.save().await.expect("save");
+    let bob = session.id().await.expect("bob's id");
+    for command in ["show", "revoke"] {
+        let out = sessionkit(&url, &[command, &ada.to_string()]);
+        assert_eq!(out.status.code(), Some(3), "{command}: {out:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("ended at a login as another user"), "{err}");
+        assert!(
+            !err.contains(&bob.hash().to_hex()),
+            "bob's session is not named"
+        );
+    }
+    assert!(store.load(&bob.hash()).await.expect("load").is_some());
 }
 
 #[tokio::test]

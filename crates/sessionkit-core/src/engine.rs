@@ -234,13 +234,8 @@ impl Drop for InFlight<'_> {
 /// the pointer where a login as another user ended it: a login as someone else
 /// meanwhile, also after an anonymous session's own login.
 fn taken_over(loaded_user: Option<&str>, now: &Record) -> bool {
-    ended_by_login(now) || (loaded_user.is_some() && now.user.as_deref() != loaded_user)
+    now.ended_by_login() || (loaded_user.is_some() && now.user.as_deref() != loaded_user)
 }
-
-/// The one key a rotation pointer's data may hold: set when a login as another user
-/// ended the session the pointer's id named, so that id, presented again, is not
-/// forwarded into the new user's session.
-const ENDED_BY_LOGIN: &str = "ended_by_login";
 
 /// How far `successor` follows a chain of rotations.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -251,12 +246,6 @@ enum Follow {
     /// Every pointer: for a login racing another login, which compares the users of the
     /// two new records itself (a login submitted twice keeps one session).
     EveryLogin,
-}
-
-/// Whether `record` is the pointer a login as another user left (not a session whose
-/// data merely holds the same key).
-fn ended_by_login(record: &Record) -> bool {
-    record.moved_to.is_some() && record.data.contains_key(ENDED_BY_LOGIN)
 }
 
 /// How many rotations of one session a save follows while its request runs.
@@ -439,7 +428,7 @@ impl Session {
         // legitimately, so the later rotations are followed as a save follows them, but
         // never past a login as another user.
         match self.successor(state, stub, Follow::ThisSession).await? {
-            Some(pointer) if ended_by_login(&pointer) => {
+            Some(pointer) if pointer.ended_by_login() => {
                 // A request of a session that a login as another user ended, sent
                 // before the browser had the new cookie: like an id a logout ended, it
                 // opens an empty session, never the new user's.
@@ -471,7 +460,7 @@ impl Session {
         follow: Follow,
     ) -> Result<Option<Arc<Record>>, Error> {
         for _ in 0..MAX_ROTATIONS_FOLLOWED {
-            let ends_here = follow == Follow::ThisSession && ended_by_login(&record);
+            let ends_here = follow == Follow::ThisSession && record.ended_by_login();
             let Some(next) = record.moved_to.filter(|_| !ends_here) else {
                 return Ok(Some(record));
             };
@@ -883,7 +872,10 @@ impl Session {
                 // only for that session's requests already in flight (their saves find
                 // the new user's record and leave its cookie alone); the old id
                 // presented afresh must not open the new user's session.
-                data.insert(ENDED_BY_LOGIN.to_owned(), serde_json::Value::Bool(true));
+                data.insert(
+                    crate::record::ENDED_BY_LOGIN.to_owned(),
+                    serde_json::Value::Bool(true),
+                );
             }
             let mut stub = Record::new(old.id, data, old.created_at, old.expires_at);
             stub.last_seen = now;

@@ -64,7 +64,19 @@ fn is_default(c: &ClientInfo) -> bool {
     c == &ClientInfo::default()
 }
 
+/// The one key a rotation pointer's data may hold: set when a login as another user
+/// ended the session the pointer's id named, so that id, presented again, is not
+/// forwarded into the new user's session.
+pub(crate) const ENDED_BY_LOGIN: &str = "ended_by_login";
+
 impl Record {
+    /// Whether this is the pointer a login as another user left: the session its id
+    /// named has ended, and the record it points to is the other user's (not a session
+    /// whose data merely holds the same key).
+    pub fn ended_by_login(&self) -> bool {
+        self.moved_to.is_some() && self.data.contains_key(ENDED_BY_LOGIN)
+    }
+
     /// A fresh record with version 1, created and last seen at `now`.
     pub fn new(id: IdHash, data: Data, now: OffsetDateTime, expires_at: OffsetDateTime) -> Self {
         Self {

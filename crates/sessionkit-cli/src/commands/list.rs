@@ -37,7 +37,7 @@ pub(crate) async fn run(
     records.truncate(limit);
     if json {
         let rows: Vec<_> = records.iter().map(output::record_json).collect();
-        output::line(serde_json::Value::Array(rows))
+        output::json(&serde_json::Value::Array(rows), false)
     } else if records.is_empty() {
         output::line("no live sessions")
     } else {

@@ -129,13 +129,47 @@ pub(crate) fn session_ref(text: &str) -> Result<IdHash, Failure> {
     if let Some(hash) = IdHash::from_hex(text) {
         return Ok(hash);
     }
-    let tail = text.get(text.len().saturating_sub(32)..).unwrap_or(text);
+    // A signed cookie's value is the HMAC-SHA256 (44 characters of padded base64)
+    // followed by the id; nothing else in front of an id is accepted.
+    let signed_id = (text.len() == 44 + 32)
+        .then(|| text.split_at_checked(44))
+        .flatten()
+        .filter(|(mac, _)| {
+            mac.ends_with('=')
+                && mac[..43]
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/')
+        })
+        .map(|(_, id)| id);
     SessionId::parse(text)
-        .or_else(|| SessionId::parse(tail))
+        .or_else(|| signed_id.and_then(SessionId::parse))
         .map(|id| id.hash())
         .ok_or_else(|| {
             Failure::usage(
                 "not a session id (32 characters of base64url) nor an id hash (64 hex digits)",
             )
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn session_refs_are_an_id_its_signed_form_or_a_hash_and_nothing_else() {
+        let id = SessionId::generate().expect("randomness");
+        let hash = Some(id.hash());
+        let signed = format!("{}={id}", "Ab+/".repeat(10) + "xyz");
+        assert_eq!(session_ref(&id.to_string()).ok(), hash);
+        assert_eq!(session_ref(&signed).ok(), hash);
+        assert_eq!(session_ref(&id.hash().to_hex()).ok(), hash);
+        for bad in [
+            "g".repeat(64),
+            format!("junk{id}"),
+            format!("{}!{id}", "A".repeat(43)),
+            format!("{}A{id}", "A".repeat(43)),
+        ] {
+            assert!(session_ref(&bad).is_err(), "{bad}");
+        }
+    }
 }

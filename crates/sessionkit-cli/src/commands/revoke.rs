@@ -19,12 +19,9 @@ pub(crate) async fn run(
         (Some(session), None) => {
             let id = session_ref(session)?;
             let record = store.load(&id).await.map_err(Failure::store)?;
-            if record.is_some_and(|r| r.moved_to.is_some()) {
-                // Deleting the pointer would end nothing: the session goes on.
-                return Err(Failure::not_found_because(
-                    "this id was rotated away (its session goes on under a new id); \
-                     revoke that one, or every session of the user with --user",
-                ));
+            if let Some(pointer) = record.filter(|r| r.moved_to.is_some()) {
+                // Deleting the pointer would end nothing.
+                return Err(Failure::not_found_because(&rotated_away(&pointer)));
             }
             if !store.delete(&id).await.map_err(Failure::store)? {
                 return Err(Failure::not_found());
@@ -62,5 +59,20 @@ pub(crate) async fn run(
             }
         }
         _ => Err(Failure::usage("give a session, or --user")),
+    }
+}
+
+/// Why a rotated-away id names no session to revoke, and what does.
+pub(crate) fn rotated_away(pointer: &sessionkit_core::Record) -> String {
+    match pointer.moved_to {
+        _ if pointer.ended_by_login() => {
+            "this id's session ended at a login as another user; nothing is left to revoke"
+                .to_owned()
+        }
+        Some(next) => format!(
+            "this id was rotated away; its session goes on as {}: revoke that",
+            next.to_hex()
+        ),
+        None => "this id was rotated away".to_owned(),
     }
 }
