@@ -130,11 +130,17 @@ pub async fn open(url: &str) -> Result<AnyStore, OpenError> {
 ///
 /// # Errors
 ///
-/// As [`open`], and [`OpenError::Missing`].
+/// As [`open`], and [`OpenError::Missing`]; an in-memory SQLite database, which
+/// would be empty, is [`OpenError::InvalidUrl`].
 pub async fn open_existing(url: &str) -> Result<AnyStore, OpenError> {
     let path = match scheme_of(url).as_str() {
         "file" => Some(file_path(url)?),
-        "sqlite" => sqlite_path(url)?,
+        "sqlite" => Some(sqlite_path(url)?.ok_or_else(|| {
+            OpenError::invalid(
+                "an in-memory SQLite database starts empty in every process: name the \
+                 database file (sqlite://path/to/sessions.db)",
+            )
+        })?),
         _ => None,
     };
     if let Some(path) = path {
@@ -680,11 +686,18 @@ mod tests {
             assert!(matches!(err, Some(OpenError::Missing(_))), "{url}: {err:?}");
         }
         assert!(!dir.exists(), "nothing was created");
-        #[cfg(feature = "sqlite")]
-        assert!(matches!(
-            open_existing("sqlite::memory:").await,
-            Ok(AnyStore::Sql(_))
-        ));
+        for url in [
+            "sqlite::memory:",
+            "sqlite://",
+            "sqlite:",
+            "sqlite://x.db?mode=memory",
+        ] {
+            let err = open_existing(url).await.err();
+            assert!(
+                matches!(err, Some(OpenError::InvalidUrl(_))),
+                "{url}: {err:?}"
+            );
+        }
     }
 
     #[tokio::test]

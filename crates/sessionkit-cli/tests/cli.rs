@@ -517,6 +517,8 @@ fn malformed_urls_exit_2_and_never_show_a_password() {
         "redis://:hunter2@127.0.0.1:99999/0",
         "memcache://127.0.0.1:99999",
         "memcache://127.0.0.1:1?prefix=two%20words",
+        "mysql://root:hunter2@127.0.0.1:1?table=web_sessions",
+        "sqlite::memory:",
     ] {
         let out = sessionkit(url, &["stats"]);
         assert_eq!(out.status.code(), Some(2), "{url}: {out:?}");

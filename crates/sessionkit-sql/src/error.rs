@@ -61,6 +61,10 @@ pub enum Error {
         /// The database the URL names.
         database: &'static str,
     },
+    /// A MySQL URL names no database (`mysql://user@host/<database>`): every query
+    /// would fail with "no database selected".
+    #[error("the MySQL URL names no database: mysql://user@host:3306/<database>")]
+    NoDatabase,
     /// The URL could not be parsed, or connecting failed.
     #[error("could not connect to the session database: {0}")]
     Connect(#[source] sqlx::Error),
@@ -98,6 +102,7 @@ impl Error {
             Self::UnsupportedScheme { .. }
                 | Self::UnknownUrlParameter { .. }
                 | Self::UnsupportedUrlParameter { .. }
+                | Self::NoDatabase
                 | Self::Connect(sqlx::Error::Configuration(_))
         )
     }

@@ -210,6 +210,9 @@ impl MySqlStore {
     /// [`Error::Connect`] when the URL is malformed or the server cannot be reached.
     pub async fn connect(url: &str, options: PoolOptions) -> Result<Self, Error> {
         crate::parameters::check(url, crate::parameters::MYSQL)?;
+        if crate::parameters::database_name(url).is_none() {
+            return Err(Error::NoDatabase);
+        }
         let attempt = options.sqlx().connect(url).await;
         let pool = match attempt {
             Ok(pool) => pool,

@@ -134,6 +134,17 @@ pub(crate) fn check(url: &str, known: Known) -> Result<(), Error> {
     }
 }
 
+/// The database a URL's path names (`mysql://user@host/<database>`), if any: what
+/// follows the host (after the last `@`, which ends any user info) up to the query.
+#[cfg(feature = "mysql")]
+pub(crate) fn database_name(url: &str) -> Option<&str> {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let rest = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
+    let (_, path) = rest.split_once('/')?;
+    let name = path.split(['?', '#']).next().unwrap_or_default();
+    (!name.is_empty()).then_some(name)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -177,6 +188,14 @@ mod tests {
         assert_eq!(check(url, MYSQL).ok(), Some(()));
         let message = refused("mysql://root@h/db?charst=utf8", MYSQL);
         assert!(message.is_some_and(|m| m.contains("`charst`") && m.contains("MySQL")));
+        assert_eq!(database_name("mysql://r:p/w@h:3306/test?x=1"), Some("test"));
+        for url in [
+            "mysql://root@h:3306",
+            "mysql://root@h:3306/",
+            "mysql://h/?charset=x",
+        ] {
+            assert_eq!(database_name(url), None, "{url}");
+        }
         // PostgreSQL's bracketed options are not MySQL's.
         assert!(refused("mysql://root@h/db?options[a]=b", MYSQL).is_some());
     }
