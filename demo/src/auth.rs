@@ -77,8 +77,8 @@ impl Users {
     /// Accounts from text: one `username:role:phc` per line, where role is `admin` or
     /// `user` and phc is an argon2 PHC string (make one with
     /// `cargo run -p sessionkit-demo -- hash-password`). Blank lines and lines
-    /// starting with `#` are ignored. User names are 1 to 64 characters without `:`
-    /// or whitespace.
+    /// starting with `#` are ignored. User names are 1 to 64 characters without `:`,
+    /// whitespace or control characters (bidi controls included).
     ///
     /// ```
     /// let users = sessionkit_demo::auth::Users::parse(
@@ -105,9 +105,15 @@ impl Users {
             else {
                 return Err(at("expected username:role:$argon2id$…"));
             };
-            if name.is_empty() || name.chars().count() > 64 || name.chars().any(char::is_whitespace)
+            if name.is_empty()
+                || name.chars().count() > 64
+                || name
+                    .chars()
+                    .any(|c| c.is_whitespace() || crate::page::is_unprintable(c))
             {
-                return Err(at("user names are 1 to 64 characters without spaces"));
+                return Err(at(
+                    "user names are 1 to 64 characters without spaces or control characters",
+                ));
             }
             let role = Role::parse(role).ok_or_else(|| at("the role must be admin or user"))?;
             match PasswordHash::new(hash) {
@@ -224,8 +230,9 @@ pub(crate) async fn login_form(session: Session) -> Result<Html<String>, AppErro
 pub(crate) async fn login(
     State(state): State<AppState>,
     session: Session,
-    Form(form): Form<LoginForm>,
+    form: Result<Form<LoginForm>, axum::extract::rejection::FormRejection>,
 ) -> Result<Response, AppError> {
+    let Form(form) = form?;
     let users = state.users().clone();
     let LoginForm { username, password } = form;
     let user = tokio::task::spawn_blocking(move || {
@@ -333,6 +340,11 @@ mod tests {
             (&*format!("carol:boss:{hash}"), "line 1: the role"),
             ("carol:user:password\n", "line 1: the password hash"),
             (&*format!("a b:user:{hash}"), "line 1: user names"),
+            (
+                &*format!("ev\u{1b}[31mil:user:{hash}"),
+                "line 1: user names",
+            ),
+            (&*format!("eve\u{202e}:user:{hash}"), "line 1: user names"),
             (
                 &*format!("x:user:{hash}\nx:user:{hash}"),
                 "line 2: this user name appears twice",

@@ -29,6 +29,14 @@ pub enum AppError {
     PasswordCheck,
 }
 
+impl From<axum::extract::rejection::FormRejection> for AppError {
+    /// A form that cannot be read (a repeated or missing field, another content type)
+    /// gets the demo's error page, not axum's plain text.
+    fn from(rejection: axum::extract::rejection::FormRejection) -> Self {
+        Self::BadRequest(rejection.body_text())
+    }
+}
+
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         match self {

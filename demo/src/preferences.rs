@@ -112,8 +112,9 @@ pub(crate) async fn form(session: Session) -> Result<Html<String>, AppError> {
 /// `POST /set_preferences`
 pub(crate) async fn save(
     session: Session,
-    Form(form): Form<PreferencesForm>,
+    form: Result<Form<PreferencesForm>, axum::extract::rejection::FormRejection>,
 ) -> Result<Html<String>, AppError> {
+    let Form(form) = form?;
     let theme = Theme::parse(&form.theme).ok_or_else(|| {
         AppError::BadRequest("Invalid preferences: theme must be light or dark".to_owned())
     })?;

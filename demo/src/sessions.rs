@@ -64,8 +64,9 @@ pub(crate) struct RevokeForm {
 pub(crate) async fn revoke(
     State(state): State<AppState>,
     session: Session,
-    Form(form): Form<RevokeForm>,
+    form: Result<Form<RevokeForm>, axum::extract::rejection::FormRejection>,
 ) -> Result<Response, AppError> {
+    let Form(form) = form?;
     let Some(user) = auth::current_user(&session, state.users()).await? else {
         return Ok(Redirect::to("/login").into_response());
     };

@@ -359,6 +359,27 @@ async fn posts_need_a_valid_csrf_token() {
 }
 
 #[tokio::test]
+async fn a_form_that_cannot_be_read_gets_the_demos_error_page() {
+    let app = demo().await;
+    let mut browser = Browser::new(&app, "test", "192.0.2.1:1000");
+    browser.login("user1", "password1").await;
+    let page = browser
+        .submit(
+            "/set_preferences",
+            "/set_preferences",
+            &[
+                ("theme", "dark"),
+                ("notifications", "enabled"),
+                ("theme", "light"),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::BAD_REQUEST);
+    assert!(page.contains("duplicate field"), "{}", page.body);
+    assert!(page.contains("<html"), "the demo's page, not plain text");
+}
+
+#[tokio::test]
 async fn cart_counts_quantities_removes_and_checks_out() {
     let app = demo().await;
     let mut browser = Browser::new(&app, "test", "192.0.2.1:1000");
