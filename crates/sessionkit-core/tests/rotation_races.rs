@@ -45,6 +45,15 @@ async fn log_in(
     }
 }
 
+/// A stored session logged in as ada, holding `ada_secret`; its id.
+async fn ada_with_a_secret(store: &(impl SessionStore + Clone)) -> Result<SessionId, Error> {
+    let session = Session::new(store.clone(), SessionConfig::default());
+    session.insert("ada_secret", "x").await?;
+    session.login("ada").await?;
+    session.save().await?;
+    session.id().await.ok_or(Error::Unavailable)
+}
+
 async fn cart(store: &(impl SessionStore + Clone), id: &SessionId) -> Result<Vec<String>, Error> {
     Ok(open(store, id).get("cart").await?.unwrap_or_default())
 }
@@ -505,10 +514,7 @@ async fn an_anonymous_request_in_flight_across_two_logins_never_reaches_the_seco
 async fn a_login_as_another_user_submitted_twice_leaves_that_user_one_session() -> Result<(), Error>
 {
     let store = MemoryStore::new();
-    let first = Session::new(store.clone(), SessionConfig::default());
-    first.login("ada").await?;
-    first.save().await?;
-    let ada = first.id().await.ok_or(Error::Unavailable)?;
+    let ada = ada_with_a_secret(&store).await?;
     let one = open(&store, &ada);
     let two = open(&store, &ada);
     one.login("bob").await?;
@@ -539,11 +545,7 @@ async fn a_login_as_another_user_submitted_twice_leaves_that_user_one_session() 
 #[tokio::test]
 async fn a_write_between_two_submissions_of_a_login_as_another_user_is_kept() -> Result<(), Error> {
     let store = MemoryStore::new();
-    let first = Session::new(store.clone(), SessionConfig::default());
-    first.insert("ada_secret", "x").await?;
-    first.login("ada").await?;
-    first.save().await?;
-    let ada = first.id().await.ok_or(Error::Unavailable)?;
+    let ada = ada_with_a_secret(&store).await?;
     let one = open(&store, &ada);
     let two = open(&store, &ada);
     one.login("bob").await?;
@@ -592,11 +594,7 @@ async fn a_retried_second_login_as_another_user_keeps_its_own_writes() -> Result
             Ok(())
         }
     });
-    let first = Session::new(store.clone(), SessionConfig::default());
-    first.insert("ada_secret", "x").await?;
-    first.login("ada").await?;
-    first.save().await?;
-    let ada = first.id().await.ok_or(Error::Unavailable)?;
+    let ada = ada_with_a_secret(&store).await?;
     let one = open(&store, &ada);
     let two = open(&store, &ada);
     one.login("bob").await?;
@@ -685,10 +683,7 @@ async fn a_refresh_racing_a_login_sends_no_old_id_and_leaves_the_pointer_short_l
 async fn a_request_of_the_old_user_in_flight_when_another_logs_in_leaves_the_new_cookie_alone(
 ) -> Result<(), Error> {
     let store = MemoryStore::new();
-    let first = Session::new(store.clone(), SessionConfig::default());
-    first.login("ada").await?;
-    first.save().await?;
-    let ada = first.id().await.ok_or(Error::Unavailable)?;
+    let ada = ada_with_a_secret(&store).await?;
     let in_flight = open(&store, &ada);
     in_flight.push("cart", "ada's item").await?;
 
