@@ -112,6 +112,11 @@ pub async fn open(url: &str) -> Result<AnyStore, OpenError> {
             "user and password go before the host: scheme://user:password@host/…",
         ));
     }
+    if known && network && names_port_zero(url) {
+        return Err(OpenError::invalid(
+            "port 0 names no server: give the port the server listens on, or none for the default",
+        ));
+    }
     match scheme.as_str() {
         "memory" => open_memory(url),
         "file" => open_file(url).await,
@@ -121,6 +126,18 @@ pub async fn open(url: &str) -> Result<AnyStore, OpenError> {
         "memcache" | "memcached" => open_memcached(url).await,
         _ => Err(OpenError::UnknownScheme(redact(url))),
     }
+}
+
+/// Whether a host of a network URL has port 0 (`redis://h:0`, one of a Cluster's).
+fn names_port_zero(url: &str) -> bool {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let rest = rest.rsplit_once('@').map_or(rest, |(_, hosts)| hosts);
+    let hosts = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    hosts.split(',').any(|host| {
+        host.trim()
+            .rsplit_once(':')
+            .is_some_and(|(_, port)| port == "0")
+    })
 }
 
 /// Opens a store that must already exist: as [`open`], but a SQLite database file or a
@@ -838,6 +855,14 @@ mod tests {
             urls.push(("redis://:pw@127.0.0.1:1/0?prefx=app:", "own is `prefix`"));
             urls.push(("redis://:pw@127.0.0.1:99999/0", "65535"));
             urls.push(("redis://:pw@127.0.0.1:1/0?prefix=a*b", "key prefix"));
+        }
+        for url in [
+            "postgres://u:pw@127.0.0.1:0/db",
+            "mysql://u:pw@127.0.0.1:0/db",
+            "redis://:pw@127.0.0.1:0/0",
+            "redis+cluster://:pw@127.0.0.1:7000,127.0.0.1:0",
+        ] {
+            urls.push((url, "port 0"));
         }
         if cfg!(feature = "memcached") {
             urls.push(("memcache://127.0.0.1:99999", "65535"));
