@@ -4,7 +4,8 @@
 //! Each item is its own session key, `cart:<item>`, holding its quantity, changed with
 //! `Session::increment`. Increments are operations that sessionkit re-applies when two
 //! requests of one session save at the same time, so parallel adds — of different
-//! items or of the same one — are all counted.
+//! items or of the same one — are all counted, up to the limit of different items
+//! (an add of a new item saves at once and looks at the cart as saved).
 
 use axum::extract::{Path, State};
 use axum::response::Html;
@@ -68,12 +69,26 @@ pub(crate) async fn add(
 ) -> Result<Html<String>, AppError> {
     check_item(&item)?;
     let most = state.limits().cart_items;
-    if !session.contains(&key(&item)).await? && lines(&session).await?.len() >= most {
-        return Err(AppError::BadRequest(format!(
+    let full = || {
+        AppError::BadRequest(format!(
             "Your cart is full ({most} different items at most)"
-        )));
+        ))
+    };
+    let new_item = !session.contains(&key(&item)).await?;
+    if new_item && lines(&session).await?.len() >= most {
+        return Err(full());
     }
     let quantity = session.increment(&key(&item), 1).await?;
+    if new_item {
+        // Parallel adds each passed the check above on their own copy of the cart.
+        // Saved, the session holds every add saved before this one: the add that went
+        // past the limit takes its item back out (saved when the request ends).
+        session.save().await?;
+        if lines(&session).await?.len() > most {
+            session.remove_value(&key(&item)).await?;
+            return Err(full());
+        }
+    }
     let frame = page::frame(&session).await?;
     Ok(page::added(&frame, &item, quantity))
 }

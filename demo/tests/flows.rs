@@ -778,7 +778,17 @@ async fn raw_get(addr: SocketAddr, path: &str, cookie: &str) -> std::io::Result<
     Ok((status, body))
 }
 
-async fn parallel_adds_keep_every_item(url: &str) -> TestResult {
+/// A demo on `url` served on a loopback port, and a session cookie from it.
+async fn serve_with_a_session(
+    url: &str,
+) -> Result<
+    (
+        SocketAddr,
+        tokio::task::JoinHandle<std::io::Result<()>>,
+        Arc<String>,
+    ),
+    Box<dyn std::error::Error + Send + Sync>,
+> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     let router = app(state_for(url).await);
@@ -803,8 +813,11 @@ async fn parallel_adds_keep_every_item(url: &str) -> TestResult {
         .and_then(|rest| rest.split(';').next())
         .ok_or("the first response sets the session cookie")?
         .to_owned();
-    let cookie = Arc::new(cookie);
+    Ok((addr, server, Arc::new(cookie)))
+}
 
+async fn parallel_adds_keep_every_item(url: &str) -> TestResult {
+    let (addr, server, cookie) = serve_with_a_session(url).await?;
     let mut tasks = Vec::new();
     for i in 0..20 {
         let (distinct, same) = (cookie.clone(), cookie.clone());
@@ -837,6 +850,73 @@ async fn parallel_adds_keep_every_item(url: &str) -> TestResult {
     Ok(())
 }
 
+async fn parallel_adds_past_the_limit_leave_the_cart_full_not_over(url: &str) -> TestResult {
+    let (addr, server, cookie) = serve_with_a_session(url).await?;
+    for i in 0..35 {
+        let (status, body) = raw_get(addr, &format!("/add_to_cart/first{i}"), &cookie).await?;
+        assert_eq!(status, 200, "{body}");
+    }
+    let tasks: Vec<_> = (0..20)
+        .map(|i| {
+            let cookie = cookie.clone();
+            tokio::spawn(
+                async move { raw_get(addr, &format!("/add_to_cart/late{i}"), &cookie).await },
+            )
+        })
+        .collect();
+    let mut added = 0;
+    for task in tasks {
+        let (status, body) = task.await??;
+        match status {
+            200 => added += 1,
+            400 => assert!(body.contains("Your cart is full"), "{body}"),
+            other => panic!("{other}: {body}"),
+        }
+    }
+    let (_, cart) = raw_get(addr, "/view_cart", &cookie).await?;
+    let lines = cart.matches(r#"<td class="item">"#).count();
+    assert_eq!(lines, 40, "the limit holds: {cart}");
+    assert_eq!(
+        added, 5,
+        "exactly the adds that fitted were answered as added"
+    );
+    server.abort();
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn parallel_adds_past_the_cart_limit_leave_it_full_not_over_memory() -> TestResult {
+    parallel_adds_past_the_limit_leave_the_cart_full_not_over("memory://").await
+}
+
+/// A store whose saves take a while, so that the parallel adds really overlap.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn parallel_adds_past_the_cart_limit_leave_it_full_not_over_sqlite_file() -> TestResult {
+    let dir = TempDir::new("sessionkit-demo-cart-limit")?;
+    parallel_adds_past_the_limit_leave_the_cart_full_not_over(&format!(
+        "sqlite://{}/sessions.db",
+        dir.0.display()
+    ))
+    .await
+}
+
+/// A folder under the temporary directory, removed even when an assertion fails.
+struct TempDir(std::path::PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> std::io::Result<Self> {
+        let dir = std::env::temp_dir().join(format!("{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir)?;
+        Ok(Self(dir))
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn twenty_parallel_adds_on_one_cookie_are_all_kept_memory() -> TestResult {
     parallel_adds_keep_every_item("memory://").await
@@ -844,17 +924,7 @@ async fn twenty_parallel_adds_on_one_cookie_are_all_kept_memory() -> TestResult 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn twenty_parallel_adds_on_one_cookie_are_all_kept_sqlite_file() -> TestResult {
-    /// Removes the database folder even when an assertion fails.
-    struct TempDir(std::path::PathBuf);
-    impl Drop for TempDir {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
-    let dir = TempDir(
-        std::env::temp_dir().join(format!("sessionkit-demo-parallel-{}", std::process::id())),
-    );
-    std::fs::create_dir_all(&dir.0)?;
+    let dir = TempDir::new("sessionkit-demo-parallel")?;
     parallel_adds_keep_every_item(&format!("sqlite://{}/sessions.db", dir.0.display())).await
 }
 
