@@ -386,7 +386,8 @@ impl Session {
             other => other,
         };
         state.loaded = true;
-        match loaded.filter(|r| !r.is_expired(OffsetDateTime::now_utc())) {
+        let now = OffsetDateTime::now_utc();
+        match loaded.filter(|r| !r.is_expired(now) && !self.past_current_limits(r, now)) {
             Some(record) if !self.bound_to_this_client(&record) => {
                 tracing::warn!("session used from a different client than the one it is bound to; flushing it (possibly hijacked)");
                 metrics::suspicious("binding_mismatch");
@@ -476,6 +477,14 @@ impl Session {
             }
         }
         Ok(None)
+    }
+
+    /// Whether `record` is past the timeouts configured now. Its stored expiry was
+    /// computed under the ones in force when it was saved, which an operator may have
+    /// lowered since (after an incident, say): the shorter limit applies at once.
+    fn past_current_limits(&self, record: &Record, now: OffsetDateTime) -> bool {
+        let policy = &self.inner.config.expiry;
+        policy.expires_at(record.expiry, record.created_at, record.last_seen) <= now
     }
 
     fn bound_to_this_client(&self, record: &Record) -> bool {
