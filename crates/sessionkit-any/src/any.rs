@@ -104,12 +104,14 @@ pub async fn open(url: &str) -> Result<AnyStore, OpenError> {
             "a database, Redis or Memcached URL starts with its scheme and `://`, e.g. postgres://user@host/db",
         ));
     }
-    // `postgres:///db` (no host: the local socket) is valid, but user info after the
-    // third slash would be read as part of the database name, password included.
-    let path = url[scheme.len()..].strip_prefix(":///").unwrap_or_default();
-    if known && network && path.split('?').next().unwrap_or_default().contains('@') {
+    // An `@` after the host's end (the first `/`, `?` or `#`) is a password holding
+    // one of those characters unencoded: the drivers would read the password's tail as
+    // a database name or a query parameter, and their errors and logs repeat it.
+    if known && network && at_after_host(url) {
         return Err(OpenError::invalid(
-            "user and password go before the host: scheme://user:password@host/…",
+            "an `@` after the host: user and password go before the host \
+             (scheme://user:password@host/…), with `/ ? # & @` in them written as \
+             %2F %3F %23 %26 %40",
         ));
     }
     if known && network && names_port_zero(url) {
@@ -126,6 +128,13 @@ pub async fn open(url: &str) -> Result<AnyStore, OpenError> {
         "memcache" | "memcached" => open_memcached(url).await,
         _ => Err(OpenError::UnknownScheme(redact(url))),
     }
+}
+
+/// Whether an `@` follows the end of a URL's authority (its first `/`, `?` or `#`).
+fn at_after_host(url: &str) -> bool {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    rest.find(['/', '?', '#'])
+        .is_some_and(|end| rest[end..].contains('@'))
 }
 
 /// Whether a host of a network URL has port 0 (`redis://h:0`, one of a Cluster's).
@@ -200,9 +209,13 @@ fn open_memory(url: &str) -> Result<AnyStore, OpenError> {
     match options {
         "" => Ok(AnyStore::Memory(MemoryStore::new())),
         "compact" | "compact=true" => Ok(AnyStore::Memory(MemoryStore::new().compact())),
-        other => Err(OpenError::InvalidUrl(
-            format!("unknown memory store option {other:?}; the one option is `compact`").into(),
-        )),
+        _ => {
+            let name = sessionkit_core::store::unknown_url_parameter(url, |n| n == "compact")
+                .map_or_else(String::new, |name| format!(" {name}"));
+            Err(OpenError::InvalidUrl(
+                format!("unknown memory store option{name}; the one option is `compact`").into(),
+            ))
+        }
     }
 }
 
@@ -426,10 +439,11 @@ pub fn one_line(error: &dyn std::error::Error) -> String {
 /// A store URL fit for logs and error messages: scheme, host and path, never the user
 /// info (passwords), query or fragment.
 ///
-/// A password may hold unencoded `/`, `?`, `#` or `@`, so the user info is taken to
-/// end at the *last* `@` anywhere in the URL; a host part that reads as `name:word`
-/// (a password without its `@`) is not shown either, nor is anything that is not
-/// URL-shaped.
+/// A password may hold unencoded `/`, `?`, `#` or `@`: the user info ends at the
+/// last `@`, and when an `@` follows a `/`, `?` or `#` (so the user info may end at
+/// any of them) neither host nor path is shown. A host part that reads as
+/// `name:word` (a password without its `@`) is not shown either, nor is anything
+/// that is not URL-shaped. SQLite and `file:` URLs are paths, shown without query.
 ///
 /// # Examples
 ///
@@ -437,7 +451,7 @@ pub fn one_line(error: &dyn std::error::Error) -> String {
 /// use sessionkit_any::redact;
 ///
 /// assert_eq!(redact("postgres://app:s3cr3t@db:5432/web?sslmode=disable"), "postgres://db:5432/web");
-/// assert_eq!(redact("postgres://app:s3/cr#3t@db/web"), "postgres://db/web");
+/// assert_eq!(redact("postgres://app:s3/cr#3t@db/web"), "postgres://…");
 /// assert_eq!(redact("sqlite://data/sessions.db"), "sqlite://data/sessions.db");
 /// assert_eq!(redact("sqlite::memory:"), "sqlite::memory:");
 /// assert_eq!(redact("s3cr3t-pasted-here"), "…");
@@ -463,6 +477,15 @@ pub fn redact(url: &str) -> String {
     } else {
         "…"
     };
+    if scheme.eq_ignore_ascii_case("sqlite") || scheme.eq_ignore_ascii_case("file") {
+        // A path: no user info to drop, and an `@` in it is part of a name.
+        let path = rest.split(['?', '#']).next().unwrap_or_default();
+        return shorten(&format!("{scheme}://{path}"));
+    }
+    if at_after_host(url) {
+        // The user info may end at any of those `@`s: show no host or path.
+        return format!("{scheme}://…");
+    }
     let rest = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
     let rest = rest.split(['?', '#']).next().unwrap_or_default();
     let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
@@ -636,6 +659,19 @@ mod tests {
             "redis+cluster://a:7000,b:7001"
         );
         assert_eq!(redact("memcache://[::1]:11211"), "memcache://[::1]:11211");
+        for url in [
+            "postgres://postgres@127.0.0.1/test?password=Hun&Ter2@x&table=t",
+            "postgres://127.0.0.1:5432/Secr3t@x/test",
+            "postgres://localhost:5432/Secr3t#x@127.0.0.1/test",
+        ] {
+            let shown = redact(url);
+            assert!(
+                !shown.contains("Ter2") && !shown.contains("Secr3t"),
+                "{url}: {shown}"
+            );
+        }
+        assert_eq!(redact("sqlite://snap@2026/s.db"), "sqlite://snap@2026/s.db");
+        assert_eq!(redact("file:///var/a@b/dir"), "file:///var/a@b/dir");
         assert_eq!(redact("SQLite:data/s.db?mode=ro"), "SQLite:data/s.db");
     }
 
@@ -847,6 +883,8 @@ mod tests {
         if cfg!(feature = "postgres") {
             urls.push(("postgres://u:pw@127.0.0.1:1/db?tabel=web", "own `table`"));
             urls.push(("postgres://u:pw@127.0.0.1:1/db?sslmod=require", "`sslmod`"));
+            urls.push(("postgres://127.0.0.1:1/pw@x/test", "%2F"));
+            urls.push(("postgres://u@127.0.0.1:1/test?password=Hun&pw@x", "%26"));
         }
         if cfg!(feature = "mysql") {
             urls.push(("mysql://u:pw@127.0.0.1:1/db?tabel=web", "`tabel`"));

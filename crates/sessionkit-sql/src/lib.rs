@@ -91,7 +91,6 @@ mod listing;
 mod mysql;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod numbered;
-#[cfg(any(feature = "postgres", feature = "mysql"))]
 mod parameters;
 #[cfg(feature = "postgres")]
 mod postgres;

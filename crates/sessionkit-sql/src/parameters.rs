@@ -1,6 +1,6 @@
-//! Query parameters of PostgreSQL and MySQL URLs: sqlx ignores one it does not know,
-//! so a typo such as `sslmod=require` would connect without TLS and say nothing.
-//! [`check`] refuses it instead, as sqlx already does for SQLite URLs.
+//! Query parameters of database URLs: sqlx ignores a PostgreSQL or MySQL one it does
+//! not know, so a typo such as `sslmod=require` would connect without TLS and say
+//! nothing. [`check`] refuses it instead, naming it only when it reads as a name.
 
 use crate::Error;
 
@@ -51,6 +51,15 @@ pub(crate) const MYSQL: Known = Known {
         "timezone",
         "time-zone",
     ],
+    bracketed: None,
+};
+
+/// The parameters sqlx 0.8 reads from a SQLite URL (sqlx refuses others itself, but
+/// its message repeats the text whatever it is).
+#[cfg(feature = "sqlite")]
+pub(crate) const SQLITE: Known = Known {
+    database: "SQLite",
+    names: &["mode", "cache", "immutable", "vfs"],
     bracketed: None,
 };
 
@@ -179,6 +188,19 @@ mod tests {
     fn a_question_mark_in_an_unencoded_password_is_left_to_sqlx() {
         let url = "postgres://app:Sup3r?Secret=1@127.0.0.1:1/test";
         assert_eq!(check(url, POSTGRES).ok(), Some(()));
+    }
+
+    #[cfg(feature = "sqlite")]
+    #[test]
+    fn sqlite_urls_name_an_unknown_parameter_but_never_echo_pasted_text() {
+        assert_eq!(
+            check("sqlite://s.db?mode=rwc&cache=shared", SQLITE).ok(),
+            Some(())
+        );
+        let named = refused("sqlite://s.db?mdoe=rwc", SQLITE);
+        assert!(named.is_some_and(|m| m.contains("`mdoe`")));
+        let hidden = refused("sqlite://s.db?Tr0ub4dor3xK9", SQLITE);
+        assert!(hidden.is_some_and(|m| !m.contains("Tr0ub4dor3xK9")));
     }
 
     #[cfg(feature = "mysql")]

@@ -254,8 +254,10 @@ impl SqliteStore {
     ///
     /// # Errors
     ///
+    /// [`Error::UnknownUrlParameter`] for a query parameter sqlx does not read,
     /// [`Error::Connect`] when the URL is malformed.
     pub fn connect_options(url: &str) -> Result<SqliteConnectOptions, Error> {
+        crate::parameters::check(url, crate::parameters::SQLITE)?;
         let options = SqliteConnectOptions::from_str(url)
             .map_err(Error::Connect)?
             .create_if_missing(true)
