@@ -345,6 +345,7 @@ mod tests {
                 "line 1: user names",
             ),
             (&*format!("eve\u{202e}:user:{hash}"), "line 1: user names"),
+            (&*format!("user\u{200b}1:user:{hash}"), "line 1: user names"),
             (
                 &*format!("x:user:{hash}\nx:user:{hash}"),
                 "line 2: this user name appears twice",

@@ -185,7 +185,7 @@ fn seconds(
         _ => Err(StartupError::Setting {
             var,
             reason: format!(
-                "expected a positive number of seconds, got {:?}",
+                "expected a positive number of seconds up to 4294967295 (136 years), got {:?}",
                 truncate(&value)
             ),
         }),

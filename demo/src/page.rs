@@ -32,11 +32,27 @@ pub async fn frame(session: &Session) -> Result<Frame, AppError> {
     })
 }
 
-/// Characters a user-typed name may not hold: control characters, and the invisible
-/// bidirectional controls (U+202A–U+202E, U+2066–U+2069) that reorder how the text
-/// around them is shown.
+/// Characters a user-typed name may not hold: control characters, the invisible
+/// bidirectional controls and marks that reorder how the text around them is shown,
+/// and the invisible ones that make two different names look alike (zero-width
+/// spaces and joiners, the byte-order mark, the soft hyphen, the Hangul filler).
 pub fn is_unprintable(c: char) -> bool {
-    c.is_control() || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+    c.is_control()
+        || matches!(
+            c,
+            '\u{00AD}'
+                | '\u{061C}'
+                | '\u{115F}'
+                | '\u{1160}'
+                | '\u{180E}'
+                | '\u{200B}'..='\u{200F}'
+                | '\u{202A}'..='\u{202E}'
+                | '\u{2060}'..='\u{2064}'
+                | '\u{2066}'..='\u{2069}'
+                | '\u{3164}'
+                | '\u{FEFF}'
+                | '\u{FFA0}'
+        )
 }
 
 /// Escapes text for HTML element content and quoted attribute values.

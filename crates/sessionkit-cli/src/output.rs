@@ -3,7 +3,6 @@
 use std::io::Write as _;
 
 use sessionkit_core::Record;
-use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 use unicode_width::UnicodeWidthStr as _;
 
@@ -16,9 +15,14 @@ pub(crate) fn line(text: impl std::fmt::Display) -> Result<(), Failure> {
     writeln!(std::io::stdout().lock(), "{text}").map_err(Failure::output)
 }
 
-/// A timestamp as RFC 3339 (UTC).
+/// A timestamp as RFC 3339 in UTC with milliseconds, always the same width: table
+/// columns line up and the strings sort as the times do.
 pub(crate) fn when(t: OffsetDateTime) -> String {
-    t.format(&Rfc3339)
+    const FORMAT: &[time::format_description::BorrowedFormatItem<'_>] = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+    );
+    t.to_offset(time::UtcOffset::UTC)
+        .format(FORMAT)
         .unwrap_or_else(|_| t.unix_timestamp().to_string())
 }
 
@@ -71,11 +75,27 @@ pub(crate) fn table(header: &[&str], rows: &[Vec<String>]) -> Result<(), Failure
     })
 }
 
-/// Whether a terminal could act on `c`: a control character (C0, DEL, C1) or a
-/// bidi-formatting one (which reorders what follows it).
+/// Whether a terminal could act on `c` or hide it: a control character (C0, DEL,
+/// C1), a bidi-formatting one (which reorders what follows it), or an invisible one
+/// that makes two different names look alike (zero-width spaces and joiners, the
+/// byte-order mark, the soft hyphen, the Hangul fillers).
 fn acts_on_terminal(c: char) -> bool {
     c.is_control()
-        || matches!(c, '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+        || matches!(
+            c,
+            '\u{00ad}'
+                | '\u{061c}'
+                | '\u{115f}'
+                | '\u{1160}'
+                | '\u{180e}'
+                | '\u{200b}'..='\u{200f}'
+                | '\u{202a}'..='\u{202e}'
+                | '\u{2060}'..='\u{2064}'
+                | '\u{2066}'..='\u{2069}'
+                | '\u{3164}'
+                | '\u{feff}'
+                | '\u{ffa0}'
+        )
 }
 
 /// `text` with every character a terminal could act on written as its escape, and
@@ -159,10 +179,23 @@ mod tests {
         assert_eq!(printable("a\u{1b}[31mred"), "a\\u{1b}[31mred");
         assert_eq!(printable("x\u{202e}y\n"), "x\\u{202e}y\\u{a}");
         assert_eq!(
+            printable("user\u{200b}1\u{feff}"),
+            "user\\u{200b}1\\u{feff}"
+        );
+        assert_eq!(
             printable("eve\\u{1b}"),
             "eve\\\\u{1b}",
             "a literal backslash is doubled"
         );
+    }
+
+    #[test]
+    fn timestamps_have_one_width_and_sort_as_strings() {
+        let t = time::macros::datetime!(2026-11-24 14:44:50.01 UTC);
+        let u = time::macros::datetime!(2026-11-24 14:44:49.981 UTC);
+        assert_eq!(when(t), "2026-11-24T14:44:50.010Z");
+        assert_eq!(when(u), "2026-11-24T14:44:49.981Z");
+        assert!(when(u) < when(t));
     }
 
     #[test]
