@@ -77,8 +77,9 @@ pub(crate) fn table(header: &[&str], rows: &[Vec<String>]) -> Result<(), Failure
 
 /// Whether a terminal could act on `c` or hide it: a control character (C0, DEL,
 /// C1), a bidi-formatting one (which reorders what follows it), or an invisible one
-/// that makes two different names look alike (zero-width spaces and joiners, the
-/// byte-order mark, the soft hyphen, the Hangul fillers).
+/// that makes two different names look alike (the zero-width space, the byte-order
+/// mark, the soft hyphen, the Hangul fillers; not the zero-width joiners that emoji
+/// and Persian or Indic text need).
 fn acts_on_terminal(c: char) -> bool {
     c.is_control()
         || matches!(
@@ -88,7 +89,9 @@ fn acts_on_terminal(c: char) -> bool {
                 | '\u{115f}'
                 | '\u{1160}'
                 | '\u{180e}'
-                | '\u{200b}'..='\u{200f}'
+                | '\u{200b}'
+                | '\u{200e}'
+                | '\u{200f}'
                 | '\u{202a}'..='\u{202e}'
                 | '\u{2060}'..='\u{2064}'
                 | '\u{2066}'..='\u{2069}'
