@@ -112,19 +112,38 @@ async fn run() -> Result<(), StartupError> {
              this behind TLS or set SESSIONKIT_COOKIE_SECURE=0 for plain-HTTP testing"
         );
     }
-    axum::serve(
+    // After the signal, requests in flight get SHUTDOWN_GRACE to finish; a client that
+    // keeps a connection open (a request never completed) does not hold up the exit.
+    let (stopping, mut stopped) = tokio::sync::watch::channel(false);
+    let signal = async move {
+        shutdown().await;
+        let _ = stopping.send(true);
+    };
+    let serve = axum::serve(
         listener,
         app(state).into_make_service_with_connect_info::<SocketAddr>(),
     )
-    .with_graceful_shutdown(shutdown())
-    .await
-    .map_err(StartupError::Serve)?;
+    .with_graceful_shutdown(signal);
+    let deadline = async move {
+        let _ = stopped.wait_for(|stopping| *stopping).await;
+        tokio::time::sleep(SHUTDOWN_GRACE).await;
+    };
+    tokio::select! {
+        served = std::future::IntoFuture::into_future(serve) => served.map_err(StartupError::Serve)?,
+        () = deadline => tracing::warn!(
+            "connections still open {} s after the signal; stopping without them",
+            SHUTDOWN_GRACE.as_secs()
+        ),
+    }
     if let Some(cleanup) = cleanup {
         cleanup.stop().await;
     }
     tracing::info!("stopped");
     Ok(())
 }
+
+/// How long requests in flight may take to finish after a shutdown signal.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Resolves on Ctrl-C (or SIGTERM on Unix).
 async fn shutdown() {
