@@ -83,12 +83,13 @@ impl Limits {
         history: 50,
         history_path: 200,
     };
-    /// For sessions kept in the cookie: at the longest item names and paths (in
-    /// four-byte characters) the sealed cookie stays under 4 KB.
+    /// For sessions kept in the cookie: at the longest item names, language and
+    /// paths (in four-byte characters), with the longest user agent a session keeps,
+    /// the sealed cookie stays under 4 KB.
     pub const COOKIE: Self = Self {
         cart_items: 4,
         history: 4,
-        history_path: 40,
+        history_path: 30,
     };
 }
 

@@ -977,7 +977,9 @@ async fn metrics_page_reports_session_counters_after_traffic() {
 #[tokio::test]
 async fn a_full_cookie_session_never_outgrows_the_cookie_and_never_gets_a_server_error() {
     let app = app(state_for("cookie://").await);
-    let mut browser = Browser::new(&app, "test", "192.0.2.1:1000");
+    // The longest user agent a session keeps (256 bytes; longer ones are cut).
+    let user_agent = format!("Mozilla/5.0 {}", "X".repeat(300)).leak();
+    let mut browser = Browser::new(&app, user_agent, "192.0.2.1:1000");
     assert_eq!(
         browser.login("user1", "password1").await.status,
         StatusCode::SEE_OTHER
@@ -986,7 +988,7 @@ async fn a_full_cookie_session_never_outgrows_the_cookie_and_never_gets_a_server
         .submit(
             "/set_preferences",
             "/set_preferences",
-            &[("theme", "dark"), ("notifications", "off")],
+            &[("theme", "dark"), ("notifications", "disabled")],
         )
         .await;
     browser
@@ -994,7 +996,7 @@ async fn a_full_cookie_session_never_outgrows_the_cookie_and_never_gets_a_server
         .await;
     // The longest item names, in four-byte characters: the cart fills up, with a 400
     // once it is full, and no page ever fails because the cookie grew too large.
-    let long = |i: usize| format!("{i:02}{}", "\u{1F600}".repeat(62));
+    let long = |i: usize| format!("{i}{}", "\u{1F600}".repeat(63));
     let mut full = false;
     for i in 0..12 {
         let page = browser.get(&format!("/add_to_cart/{}", long(i))).await;
@@ -1006,6 +1008,23 @@ async fn a_full_cookie_session_never_outgrows_the_cookie_and_never_gets_a_server
         full |= page.contains("Your cart is full");
     }
     assert!(full, "the cookie store's cart has a smaller limit");
+    // The longest paths the history keeps, in four-byte characters (the history
+    // records pages that answer 400 too).
+    for i in 0..5 {
+        let page = browser
+            .get(&format!("/set_language/{i}{}", "%F0%9D%94%8F".repeat(80)))
+            .await;
+        assert!(
+            !page.status.is_server_error(),
+            "{} {}",
+            page.status,
+            page.body
+        );
+        if let Some(set) = &page.set_cookie {
+            let pair = set.split(';').next().unwrap_or_default();
+            assert!(pair.len() <= 4096, "a {} byte cookie", pair.len());
+        }
+    }
     for path in ["/view_cart", "/view_history", "/profile", "/dashboard", "/"] {
         for _ in 0..3 {
             let page = browser.get(&format!("{path}?{}", "q".repeat(300))).await;
