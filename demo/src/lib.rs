@@ -29,6 +29,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use sessionkit::csrf::CsrfLayer;
+use sessionkit::generations::StoreGenerations;
 use sessionkit::{KeyRing, SessionLayer, SessionStore};
 
 pub mod auth;
@@ -59,6 +60,8 @@ pub struct AppState {
 struct Inner {
     users: Users,
     store: Option<Arc<dyn SessionStore>>,
+    /// With the cookie store: the users' generation numbers, which revoke cookies.
+    generations: Option<StoreGenerations>,
     sessions: SessionLayer,
     limits: Limits,
 }
@@ -110,12 +113,21 @@ impl AppState {
             Store::Server(_) => Limits::SERVER,
             Store::Cookie(_) => Limits::COOKIE,
         };
+        let mut generations = None;
         let (builder, server_store) = match store {
             Store::Server(store) => (
                 SessionLayer::builder(store.clone()).with_signed_ids(keys.clone()),
                 Some(store),
             ),
-            Store::Cookie(cookies) => (SessionLayer::cookie_store_builder(cookies), None),
+            Store::Cookie(cookies) => {
+                // Kept in this process: a restart forgets them, which logs out the
+                // cookies issued after a "log out other devices" (they carry a
+                // generation the restarted demo does not know).
+                let numbers = StoreGenerations::new(sessionkit::MemoryStore::new());
+                generations = Some(numbers.clone());
+                let cookies = cookies.with_revocation(numbers);
+                (SessionLayer::cookie_store_builder(cookies), None)
+            }
         };
         let mut builder = builder
             .with_secure(settings.secure)
@@ -130,6 +142,7 @@ impl AppState {
             inner: Arc::new(Inner {
                 users,
                 store: server_store,
+                generations,
                 sessions: builder.build()?,
                 limits,
             }),
@@ -149,6 +162,11 @@ impl AppState {
     /// The server-side store, when there is one (it may still lack a user index).
     pub fn user_index_store(&self) -> Option<&Arc<dyn SessionStore>> {
         self.inner.store.as_ref()
+    }
+
+    /// With the cookie store: the generation numbers that revoke a user's cookies.
+    pub fn generations(&self) -> Option<&StoreGenerations> {
+        self.inner.generations.as_ref()
     }
 }
 

@@ -403,15 +403,26 @@ pub(crate) fn sessions(frame: &Frame, devices: &[Device], csrf_token: &str) -> H
     layout(frame, "Active sessions", &body)
 }
 
-/// `/sessions` with a store that keeps nothing on the server (the cookie store).
-pub(crate) fn sessions_unavailable(frame: &Frame) -> Html<String> {
-    layout(
-        frame,
-        "Active sessions",
+/// `/sessions` with a store that keeps no index of a user's sessions (the cookie store,
+/// Memcached). With the cookie store (`token` given), other devices can still be
+/// logged out, all at once, through the user's generation number.
+pub(crate) fn sessions_unavailable(frame: &Frame, token: Option<&str>) -> Html<String> {
+    let mut body = String::from(
         "<p>The session store this demo runs on (SESSIONKIT_STORE) keeps no index of a user's \
-         sessions (browser cookies, Memcached), so the server cannot list or revoke other \
-         devices. Use a store such as SQLite, PostgreSQL or Redis to see them.</p>",
-    )
+         sessions (browser cookies, Memcached), so the server cannot list other devices. Use \
+         a store such as SQLite, PostgreSQL or Redis to see them.</p>",
+    );
+    if let Some(token) = token {
+        body.push_str(&format!(
+            r#"<p>Your other devices can still be logged out, all at once: their cookies stop working.</p>
+<form method="post" action="/sessions/logout_others" class="actions">
+<input type="hidden" name="csrf_token" value="{token}">
+<button type="submit">Log out all other devices</button>
+</form>"#,
+            token = escape(token),
+        ));
+    }
+    layout(frame, "Active sessions", &body)
 }
 
 /// The style sheet, served at `/style.css` (a separate file, so the Content-Security-Policy

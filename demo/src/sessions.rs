@@ -33,11 +33,15 @@ pub(crate) async fn list(
         return Ok(Redirect::to("/login").into_response());
     };
     let frame = page::frame(&session).await?;
-    let Some(store) = state.user_index_store() else {
-        return Ok(page::sessions_unavailable(&frame).into_response());
-    };
-    let Some(index) = store.user_index() else {
-        return Ok(page::sessions_unavailable(&frame).into_response());
+    let Some(index) = state
+        .user_index_store()
+        .and_then(|store| store.user_index())
+    else {
+        let token = match state.generations() {
+            Some(_) => Some(csrf::token(&session).await?),
+            None => None,
+        };
+        return Ok(page::sessions_unavailable(&frame, token.as_deref()).into_response());
     };
     let current = session.id().await.map(|id| id.hash());
     let devices = store::timed(index.sessions_of(&user.name))
@@ -106,9 +110,21 @@ pub(crate) async fn logout_others(
         return Ok(Redirect::to("/login").into_response());
     };
     let Some(index) = state.user_index_store().and_then(|s| s.user_index()) else {
-        return Err(AppError::NotFound(
-            "This session store cannot list other devices",
-        ));
+        let Some(generations) = state.generations() else {
+            return Err(AppError::NotFound(
+                "This session store cannot end other devices' sessions",
+            ));
+        };
+        // Cookie sessions: a new generation revokes every cookie of the user issued
+        // before; logging in again here seals this browser's with the new one.
+        store::timed(sessionkit::generations::Generations::bump(
+            generations,
+            &user.name,
+        ))
+        .await?;
+        session.login(&user.name).await?;
+        tracing::info!(user = %user.name, "logged out other devices (cookie sessions)");
+        return Ok(Redirect::to("/sessions").into_response());
     };
     let current = session.id().await.map(|id| id.hash());
     let ended = store::timed(index.delete_sessions_of(&user.name, current.as_ref())).await?;

@@ -748,12 +748,44 @@ async fn the_cookie_store_runs_the_demo_without_a_server_side_record() {
     assert!(browser
         .get("/sessions")
         .await
-        .contains("cannot list or revoke other devices"));
+        .contains("cannot list other devices"));
     browser.get("/logout").await;
     assert!(browser
         .get("/profile")
         .await
         .contains("You are not logged in"));
+}
+
+/// With the cookie store, "log out all other devices" revokes every cookie of the
+/// user through their generation number, and this browser logs in again with the new.
+#[tokio::test]
+async fn the_cookie_store_logs_out_other_devices_through_the_users_generation() {
+    let app = app(state_for("cookie://").await);
+    let mut laptop = Browser::new(&app, "laptop", "192.0.2.1:1000");
+    let mut phone = Browser::new(&app, "phone", "192.0.2.2:1000");
+    let mut other_user = Browser::new(&app, "other", "192.0.2.3:1000");
+    laptop.login("user1", "password1").await;
+    phone.login("user1", "password1").await;
+    other_user.login("user2", "password2").await;
+    let copied = phone.cookie.clone();
+    let page = laptop
+        .submit("/sessions", "/sessions/logout_others", &[])
+        .await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    assert!(laptop.get("/profile").await.contains("user1"));
+    assert!(phone
+        .get("/profile")
+        .await
+        .contains("You are not logged in"));
+    phone.cookie = copied;
+    assert!(
+        phone
+            .get("/profile")
+            .await
+            .contains("You are not logged in"),
+        "a copy of the phone's cookie is revoked too"
+    );
+    assert!(other_user.get("/profile").await.contains("user2"));
 }
 
 /// One HTTP/1.1 request over a fresh connection; returns (status, body).
