@@ -125,7 +125,8 @@ fn split(rest: &str) -> Result<Parts<'_>, Error> {
             reason: "expected host:port[,host:port...] after the scheme",
         });
     }
-    if path.contains('?') || path.contains('#') {
+    // Before the path or in it: `redis+cluster://a:7000,b:7001?x=1` has no `/`.
+    if rest.contains(['?', '#']) {
         if let Some(name) = sessionkit_core::store::unknown_url_parameter(rest, |_| false) {
             return Err(Error::UnknownUrlParameter { name });
         }
@@ -169,10 +170,15 @@ mod tests {
             );
         }
         assert!(parse("redis://127.0.0.1:6379/0?protocol=resp3").is_ok());
-        assert!(matches!(
-            parse("redis+sentinel://127.0.0.1:26379/mymaster?prefx=1"),
-            Err(Error::UnknownUrlParameter { name }) if name == "`prefx`"
-        ));
+        for url in [
+            "redis+sentinel://127.0.0.1:26379/mymaster?prefx=1",
+            "redis+cluster://127.0.0.1:7000,127.0.0.1:7001?prefx=1",
+        ] {
+            assert!(
+                matches!(parse(url), Err(Error::UnknownUrlParameter { ref name }) if name == "`prefx`"),
+                "{url}"
+            );
+        }
         assert!(parse("redis+unix:///run/redis.sock?db=2&pass=pw&protocol=2").is_ok());
         assert!(matches!(
             parse("redis://127.0.0.1:99999"),
