@@ -445,13 +445,24 @@ async fn an_id_a_login_as_another_user_ended_has_nothing_to_revoke() {
     let url = sqlite_url().await;
     assert!(sessionkit(&url, &["migrate"]).status.success());
     let store = sessionkit_any::open(&url).await.expect("open");
-    let ada = login(&store, &unique("ada")).await;
+    // Anonymous, then ada (a pointer that goes on), then bob (a pointer that ends).
+    let anonymous = Session::new(store.clone(), SessionConfig::default());
+    anonymous
+        .insert("cart", vec!["pear"])
+        .await
+        .expect("insert");
+    anonymous.save().await.expect("save");
+    let first = anonymous.id().await.expect("an anonymous id");
+    let session = Session::open(store.clone(), SessionConfig::default(), Some(first.clone()));
+    session.login(&unique("ada")).await.expect("login");
+    session.save().await.expect("save");
+    let ada = session.id().await.expect("ada's id");
     let session = Session::open(store.clone(), SessionConfig::default(), Some(ada.clone()));
     session.login(&unique("bob")).await.expect("login");
     session.save().await.expect("save");
     let bob = session.id().await.expect("bob's id");
-    for command in ["show", "revoke"] {
-        let out = sessionkit(&url, &[command, &ada.to_string()]);
+    for (command, id) in [("show", &ada), ("revoke", &ada), ("show", &first)] {
+        let out = sessionkit(&url, &[command, &id.to_string()]);
         assert_eq!(out.status.code(), Some(3), "{command}: {out:?}");
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains("ended at a login as another user"), "{err}");

@@ -21,7 +21,9 @@ pub(crate) async fn run(
             let record = store.load(&id).await.map_err(Failure::store)?;
             if let Some(pointer) = record.filter(|r| r.moved_to.is_some()) {
                 // Deleting the pointer would end nothing.
-                return Err(Failure::not_found_because(&rotated_away(&pointer)));
+                return Err(Failure::not_found_because(
+                    &rotated_away(store, pointer).await?,
+                ));
             }
             if !store.delete(&id).await.map_err(Failure::store)? {
                 return Err(Failure::not_found());
@@ -62,17 +64,36 @@ pub(crate) async fn run(
     }
 }
 
-/// Why a rotated-away id names no session to revoke, and what does.
-pub(crate) fn rotated_away(pointer: &sessionkit_core::Record) -> String {
-    match pointer.moved_to {
-        _ if pointer.ended_by_login() => {
-            "this id's session ended at a login as another user; nothing is left to revoke"
-                .to_owned()
+/// Why a rotated-away id names no session to revoke, and what does: the session at
+/// the end of its chain of rotations, or that a login as another user ended it.
+pub(crate) async fn rotated_away(
+    store: &AnyStore,
+    pointer: sessionkit_core::Record,
+) -> Result<String, Failure> {
+    let mut pointer = pointer;
+    // A few hops at most: each login or cycle_id adds one, and pointers are short-lived.
+    for _ in 0..8 {
+        if pointer.ended_by_login() {
+            return Ok(
+                "this id's session ended at a login as another user; nothing is left to revoke"
+                    .to_owned(),
+            );
         }
-        Some(next) => format!(
-            "this id was rotated away; its session goes on as {}: revoke that",
-            next.to_hex()
-        ),
-        None => "this id was rotated away".to_owned(),
+        let Some(next) = pointer.moved_to else {
+            break;
+        };
+        match store.load(&next).await.map_err(Failure::store)? {
+            Some(record) if record.moved_to.is_some() => pointer = record,
+            Some(_) => {
+                return Ok(format!(
+                    "this id was rotated away; its session goes on as {}: revoke that",
+                    next.to_hex()
+                ))
+            }
+            None => {
+                return Ok("this id was rotated away, and its session has ended since".to_owned())
+            }
+        }
     }
+    Ok("this id was rotated away".to_owned())
 }

@@ -14,9 +14,9 @@ pub(crate) async fn run(store: &AnyStore, session: &str, json: bool) -> Result<(
         .ok_or_else(Failure::not_found)?;
     if record.moved_to.is_some() {
         // The pointer a login or cycle_id leaves for a few minutes: not a session.
-        return Err(Failure::not_found_because(&super::revoke::rotated_away(
-            &record,
-        )));
+        return Err(Failure::not_found_because(
+            &super::revoke::rotated_away(store, record).await?,
+        ));
     }
     let mut view = crate::output::record_json(&record);
     view["data"] = serde_json::Value::Object(record.data.clone());
