@@ -32,30 +32,10 @@ pub async fn frame(session: &Session) -> Result<Frame, AppError> {
     })
 }
 
-/// Characters a user-typed name may not hold: control characters, the invisible
-/// bidirectional controls and marks that reorder how the text around them is shown,
-/// and the invisible ones that make two different names look alike (the zero-width
-/// space, the byte-order mark, the soft hyphen, the Hangul fillers; not the
-/// zero-width joiners that emoji and Persian or Indic text need).
+/// Characters a user-typed name may not hold ([`sessionkit::unsafe_to_show`]: controls,
+/// bidi controls and marks, invisible characters that make two names look alike).
 pub fn is_unprintable(c: char) -> bool {
-    c.is_control()
-        || matches!(
-            c,
-            '\u{00AD}'
-                | '\u{061C}'
-                | '\u{115F}'
-                | '\u{1160}'
-                | '\u{180E}'
-                | '\u{200B}'
-                | '\u{200E}'
-                | '\u{200F}'
-                | '\u{202A}'..='\u{202E}'
-                | '\u{2060}'..='\u{2064}'
-                | '\u{2066}'..='\u{2069}'
-                | '\u{3164}'
-                | '\u{FEFF}'
-                | '\u{FFA0}'
-        )
+    sessionkit::unsafe_to_show(c)
 }
 
 /// Escapes text for HTML element content and quoted attribute values.

@@ -75,30 +75,10 @@ pub(crate) fn table(header: &[&str], rows: &[Vec<String>]) -> Result<(), Failure
     })
 }
 
-/// Whether a terminal could act on `c` or hide it: a control character (C0, DEL,
-/// C1), a bidi-formatting one (which reorders what follows it), or an invisible one
-/// that makes two different names look alike (the zero-width space, the byte-order
-/// mark, the soft hyphen, the Hangul fillers; not the zero-width joiners that emoji
-/// and Persian or Indic text need).
+/// Whether a terminal could act on `c` or hide it ([`sessionkit_core::unsafe_to_show`]:
+/// controls, bidi controls and marks, invisible look-alikes).
 fn acts_on_terminal(c: char) -> bool {
-    c.is_control()
-        || matches!(
-            c,
-            '\u{00ad}'
-                | '\u{061c}'
-                | '\u{115f}'
-                | '\u{1160}'
-                | '\u{180e}'
-                | '\u{200b}'
-                | '\u{200e}'
-                | '\u{200f}'
-                | '\u{202a}'..='\u{202e}'
-                | '\u{2060}'..='\u{2064}'
-                | '\u{2066}'..='\u{2069}'
-                | '\u{3164}'
-                | '\u{feff}'
-                | '\u{ffa0}'
-        )
+    sessionkit_core::unsafe_to_show(c)
 }
 
 /// `text` with every character a terminal could act on written as its escape, and

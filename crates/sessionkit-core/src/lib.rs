@@ -63,6 +63,6 @@ pub use file::{FileStore, FileStoreError};
 pub use id::{IdHash, SessionId};
 pub use key::Key;
 pub use memory::MemoryStore;
-pub use record::{ClientInfo, Data, Record};
+pub use record::{unsafe_to_show, ClientInfo, Data, Record};
 pub use session::{Presented, Session, CSRF_SECRET_KEY};
 pub use store::{ExpiredDeletion, SessionListing, SessionStore, Stats, StoreError, UserIndex};

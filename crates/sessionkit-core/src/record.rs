@@ -64,6 +64,40 @@ fn is_default(c: &ClientInfo) -> bool {
     c == &ClientInfo::default()
 }
 
+/// Whether `c`, in a user name or other text a session holds, is unsafe to show as it
+/// is: a control character (C0, DEL, C1: a terminal acts on them), a bidi control or
+/// mark (they reorder the text around them), or an invisible character that makes two
+/// names look alike (the zero-width space, the byte-order mark, the soft hyphen, the
+/// Hangul fillers). The zero-width joiners are not: emoji and Persian or Indic text
+/// need them.
+///
+/// ```
+/// use sessionkit_core::unsafe_to_show;
+///
+/// assert!(unsafe_to_show('\u{1b}') && unsafe_to_show('\u{202e}') && unsafe_to_show('\u{200b}'));
+/// assert!(!unsafe_to_show('a') && !unsafe_to_show('山') && !unsafe_to_show('\u{200d}'));
+/// ```
+pub fn unsafe_to_show(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{00AD}'
+                | '\u{061C}'
+                | '\u{115F}'
+                | '\u{1160}'
+                | '\u{180E}'
+                | '\u{200B}'
+                | '\u{200E}'
+                | '\u{200F}'
+                | '\u{202A}'..='\u{202E}'
+                | '\u{2060}'..='\u{2064}'
+                | '\u{2066}'..='\u{2069}'
+                | '\u{3164}'
+                | '\u{FEFF}'
+                | '\u{FFA0}'
+        )
+}
+
 /// The one key a rotation pointer's data may hold: set when a login as another user
 /// ended the session the pointer's id named, so that id, presented again, is not
 /// forwarded into the new user's session.
