@@ -484,7 +484,7 @@ impl Session {
     /// lowered since (after an incident, say): the shorter limit applies at once.
     fn past_current_limits(&self, record: &Record, now: OffsetDateTime) -> bool {
         let policy = &self.inner.config.expiry;
-        policy.expires_at(record.expiry, record.created_at, record.last_seen) <= now
+        policy.has_expired(record.expiry, record.created_at, record.last_seen, now)
     }
 
     fn bound_to_this_client(&self, record: &Record) -> bool {

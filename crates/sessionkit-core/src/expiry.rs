@@ -118,14 +118,49 @@ impl ExpiryPolicy {
         created_at: OffsetDateTime,
         now: OffsetDateTime,
     ) -> OffsetDateTime {
-        let wanted = match expiry {
-            Expiry::Default | Expiry::BrowserSession => after(now, self.idle_timeout),
-            Expiry::Idle(idle) => after(now, idle),
-            Expiry::At(at) => at,
+        let wanted = match (self.idle_of(expiry), expiry) {
+            (Some(idle), _) => after(now, idle),
+            (None, Expiry::At(at)) => at,
+            (None, _) => time::PrimitiveDateTime::MAX.assume_utc(),
         };
         match self.absolute_lifetime {
             Some(limit) => wanted.min(after(created_at, limit)),
             None => wanted,
+        }
+    }
+
+    /// Whether a session created at `created_at` and last active at `last_active`,
+    /// with override `expiry`, is past these limits at `now`, to the second (up to a
+    /// second late): what [`expires_at`](Self::expires_at) says, reckoned in whole
+    /// seconds since 1970, as a check that runs on every load is cheaper so.
+    pub fn has_expired(
+        &self,
+        expiry: Expiry,
+        created_at: OffsetDateTime,
+        last_active: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> bool {
+        let now_s = now.unix_timestamp();
+        let over = |since: OffsetDateTime, limit: Duration| {
+            now_s.saturating_sub(since.unix_timestamp()) > limit.whole_seconds()
+        };
+        let idle_over = match (self.idle_of(expiry), expiry) {
+            (Some(idle), _) => over(last_active, idle),
+            (None, Expiry::At(at)) => at <= now,
+            (None, _) => false,
+        };
+        idle_over
+            || self
+                .absolute_lifetime
+                .is_some_and(|limit| over(created_at, limit))
+    }
+
+    /// The idle timeout that applies with override `expiry` (`None` for a fixed date).
+    fn idle_of(&self, expiry: Expiry) -> Option<Duration> {
+        match expiry {
+            Expiry::Default | Expiry::BrowserSession => Some(self.idle_timeout),
+            Expiry::Idle(idle) => Some(idle),
+            Expiry::At(_) => None,
         }
     }
 
@@ -168,6 +203,37 @@ mod tests {
 
     fn t0() -> OffsetDateTime {
         OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap_or(OffsetDateTime::UNIX_EPOCH)
+    }
+
+    #[test]
+    fn has_expired_agrees_with_expires_at_to_the_second() {
+        let policy = ExpiryPolicy {
+            idle_timeout: Duration::minutes(30),
+            absolute_lifetime: Some(Duration::hours(8)),
+            ..ExpiryPolicy::default()
+        };
+        let created = t0();
+        let active = t0() + Duration::hours(2);
+        for expiry in [
+            Expiry::Default,
+            Expiry::BrowserSession,
+            Expiry::Idle(Duration::hours(1)),
+            Expiry::At(t0() + Duration::hours(3)),
+        ] {
+            let ends = policy.expires_at(expiry, created, active);
+            for now in [ends - Duration::seconds(2), ends + Duration::seconds(2)] {
+                assert_eq!(
+                    policy.has_expired(expiry, created, active, now),
+                    now > ends,
+                    "{expiry:?} at {now}"
+                );
+            }
+        }
+        let late = t0() + Duration::hours(8) + Duration::seconds(2);
+        assert!(
+            policy.has_expired(Expiry::Default, created, late, late),
+            "absolute"
+        );
     }
 
     #[test]
