@@ -30,6 +30,16 @@ fn open(store: &(impl SessionStore + Clone), id: &SessionId) -> Session {
     Session::open(store.clone(), SessionConfig::default(), Some(id.clone()))
 }
 
+/// Ends `session`'s request, which must set a new id's cookie (`what` says whose);
+/// returns that id.
+async fn new_id(session: &Session, what: &str) -> Result<SessionId, Error> {
+    let (_, cookie) = session.finish(false).await;
+    match cookie? {
+        CookieAction::Set { id, .. } => Ok(id),
+        other => panic!("{what}: expected a new id's cookie, not {other:?}"),
+    }
+}
+
 /// Logs the session of `id` in as `user` in a request of its own; returns the new id.
 async fn log_in(
     store: &(impl SessionStore + Clone),
@@ -38,11 +48,7 @@ async fn log_in(
 ) -> Result<SessionId, Error> {
     let session = open(store, id);
     session.login(user).await?;
-    let (_, cookie) = session.finish(false).await;
-    match cookie? {
-        CookieAction::Set { id, .. } => Ok(id),
-        other => panic!("a login sets its new id's cookie, not {other:?}"),
-    }
+    new_id(&session, "a login").await
 }
 
 /// A stored session logged in as ada, holding `ada_secret`; its id.
@@ -71,10 +77,7 @@ async fn a_write_that_loaded_the_session_before_a_login_lands_in_the_logged_in_s
 
         let login = open(&store, &old);
         login.login("ada").await?;
-        let (_, cookie) = login.finish(false).await;
-        let CookieAction::Set { id: new, .. } = cookie? else {
-            panic!("a login sets the new id's cookie");
-        };
+        let new = new_id(&login, "a login sets the new id's cookie").await?;
         assert_ne!(new, old);
 
         writer.push("cart", "pear").await?;
@@ -100,16 +103,10 @@ async fn a_login_submitted_twice_gives_two_working_ids_that_both_keep_the_data()
         first.login("ada").await?;
         second.login("ada").await?;
         second.insert("theme", "dark").await?;
-        let (_, cookie) = first.finish(false).await;
-        let CookieAction::Set { id: one, .. } = cookie? else {
-            panic!("the first login sets its new id's cookie");
-        };
+        let one = new_id(&first, "the first login sets its new id's cookie").await?;
         // A browser that abandoned the first request never saw that cookie: the second
         // response must carry a working id of its own.
-        let (_, cookie) = second.finish(false).await;
-        let CookieAction::Set { id: two, .. } = cookie? else {
-            panic!("the second login sets its new id's cookie");
-        };
+        let two = new_id(&second, "the second login sets its new id's cookie").await?;
         assert_ne!(one, two);
         for id in [&one, &two] {
             assert_eq!(cart(&store, id).await?, ["apple", "pear"]);
@@ -138,10 +135,7 @@ async fn writes_racing_a_login_submitted_twice_land_in_the_session_of_the_last_l
         if second_loads_first {
             second.login("ada").await?;
         }
-        let (_, cookie) = first.finish(false).await;
-        let CookieAction::Set { id: one, .. } = cookie? else {
-            panic!("the first login sets its new id's cookie");
-        };
+        let one = new_id(&first, "the first login sets its new id's cookie").await?;
         // Loaded through the old id before the second login, written after it.
         let early = open(store, &old);
         assert_eq!(
@@ -151,10 +145,7 @@ async fn writes_racing_a_login_submitted_twice_land_in_the_session_of_the_last_l
         if !second_loads_first {
             second.login("ada").await?;
         }
-        let (_, cookie) = second.finish(false).await;
-        let CookieAction::Set { id: two, .. } = cookie? else {
-            panic!("the second login sets its new id's cookie");
-        };
+        let two = new_id(&second, "the second login sets its new id's cookie").await?;
         early.push("cart", "pear").await?;
         let (_, outcome) = early.finish(false).await;
         assert_eq!(outcome?, CookieAction::Keep, "no old id is sent back");
@@ -198,16 +189,10 @@ async fn two_logins_as_different_users_at_once_hand_no_data_from_one_to_the_othe
     let bob = open(&store, &old);
     ada.login("ada").await?;
     bob.login("bob").await?;
-    let (_, cookie) = ada.finish(false).await;
-    let CookieAction::Set { id: ada_id, .. } = cookie? else {
-        panic!("ada's new id");
-    };
+    let ada_id = new_id(&ada, "ada's new id").await?;
     ada.insert("secret", "ada's").await?;
     ada.save().await?;
-    let (_, cookie) = bob.finish(false).await;
-    let CookieAction::Set { id: bob_id, .. } = cookie? else {
-        panic!("bob's new id");
-    };
+    let bob_id = new_id(&bob, "bob's new id").await?;
     assert_eq!(open(&store, &bob_id).user().await?.as_deref(), Some("bob"));
     assert_eq!(cart(&store, &bob_id).await?, Vec::<String>::new());
     let secret: Option<String> = open(&store, &bob_id).get("secret").await?;
@@ -231,10 +216,7 @@ async fn a_write_that_ends_long_after_a_login_still_lands_in_the_logged_in_sessi
     writer.push("cart", "pear").await?;
     let login = Session::open(store.clone(), config, Some(old.clone()));
     login.login("ada").await?;
-    let (_, cookie) = login.finish(false).await;
-    let CookieAction::Set { id: new, .. } = cookie? else {
-        panic!("a new id");
-    };
+    let new = new_id(&login, "a new id").await?;
     tokio::time::sleep(std::time::Duration::from_millis(30)).await;
     let (_, cookie) = writer.finish(false).await;
     assert!(matches!(cookie?, CookieAction::Keep));
@@ -329,10 +311,7 @@ async fn a_write_landing_while_a_login_copies_the_session_is_carried_to_the_new_
     let login = open(&store.store, &old);
     login.login("ada").await?;
     login.insert("theme", "dark").await?;
-    let (_, cookie) = login.finish(false).await;
-    let CookieAction::Set { id: new, .. } = cookie? else {
-        panic!("a login sets the new id's cookie");
-    };
+    let new = new_id(&login, "a login sets the new id's cookie").await?;
     assert!(
         store.pending.lock().await.is_none(),
         "the other write ran mid-login"
@@ -355,10 +334,7 @@ async fn a_login_submitted_twice_to_two_servers_at_once_leaves_one_session() -> 
     let store = WriteDuringCopy::new(&inner, &old, Meanwhile::LogsIn);
     let login = open(&store.store, &old);
     login.login("ada").await?;
-    let (_, cookie) = login.finish(false).await;
-    let CookieAction::Set { id: ours, .. } = cookie? else {
-        panic!("a login sets the new id's cookie");
-    };
+    let ours = new_id(&login, "a login sets the new id's cookie").await?;
     let theirs = store
         .other_login
         .lock()
@@ -397,10 +373,7 @@ async fn logging_in_as_another_user_starts_an_empty_session_and_ends_the_old_one
         None,
         "ada's data is not bob's"
     );
-    let (_, cookie) = switch.finish(false).await;
-    let CookieAction::Set { id: bob, .. } = cookie? else {
-        panic!("bob gets a new id");
-    };
+    let bob = new_id(&switch, "bob gets a new id").await?;
     assert_ne!(bob, ada);
     assert_eq!(open(&store, &bob).user().await?.as_deref(), Some("bob"));
     assert_eq!(cart(&store, &bob).await?, Vec::<String>::new());
@@ -423,10 +396,7 @@ async fn logging_in_as_another_user_starts_an_empty_session_and_ends_the_old_one
     let again = open(&store, &bob);
     again.push("cart", "book").await?;
     again.login("bob").await?;
-    let (_, cookie) = again.finish(false).await;
-    let CookieAction::Set { id: bob2, .. } = cookie? else {
-        panic!("a new id");
-    };
+    let bob2 = new_id(&again, "a new id").await?;
     assert_eq!(cart(&store, &bob2).await?, ["book"]);
     Ok(())
 }
@@ -449,10 +419,7 @@ async fn an_id_from_before_logins_as_two_users_never_opens_the_second_users_sess
     let switch = open(&store, &ada);
     switch.login("bob").await?;
     switch.push("cart", "bob's item").await?;
-    let (_, cookie) = switch.finish(false).await;
-    let CookieAction::Set { id: bob, .. } = cookie? else {
-        panic!("bob's new id");
-    };
+    let bob = new_id(&switch, "bob's new id").await?;
     let late = open(&store, &anonymous);
     assert_eq!(
         late.user().await?,
@@ -479,10 +446,7 @@ async fn an_anonymous_request_in_flight_across_two_logins_never_reaches_the_seco
     let switch = open(&store, &ada);
     switch.login("bob").await?;
     switch.insert("secret", "bob's").await?;
-    let (_, cookie) = switch.finish(false).await;
-    let CookieAction::Set { id: bob, .. } = cookie? else {
-        panic!("bob's new id");
-    };
+    let bob = new_id(&switch, "bob's new id").await?;
 
     in_flight.push("cart", "anonymous item").await?;
     assert!(
@@ -524,10 +488,7 @@ async fn a_login_as_another_user_submitted_twice_leaves_that_user_one_session() 
         matches!(cookie?, CookieAction::Set { .. }),
         "the first login's id"
     );
-    let (_, cookie) = two.finish(false).await;
-    let CookieAction::Set { id: bob, .. } = cookie? else {
-        panic!("the second login's id");
-    };
+    let bob = new_id(&two, "the second login's id").await?;
     let index = store.user_index().ok_or(Error::Unavailable)?;
     let sessions = index.sessions_of("bob").await.map_err(Error::Store)?;
     assert_eq!(
@@ -551,18 +512,12 @@ async fn a_write_between_two_submissions_of_a_login_as_another_user_is_kept() ->
     one.login("bob").await?;
     two.login("bob").await?;
     two.insert("greeting", "hello bob").await?;
-    let (_, cookie) = one.finish(false).await;
-    let CookieAction::Set { id: bob_first, .. } = cookie? else {
-        panic!("the first login's id");
-    };
+    let bob_first = new_id(&one, "the first login's id").await?;
     let between = open(&store, &bob_first);
     between.push("cart", "pear").await?;
     let (_, cookie) = between.finish(false).await;
     cookie?;
-    let (_, cookie) = two.finish(false).await;
-    let CookieAction::Set { id: bob, .. } = cookie? else {
-        panic!("the second login's id");
-    };
+    let bob = new_id(&two, "the second login's id").await?;
     let session = open(&store, &bob);
     assert_eq!(session.user().await?.as_deref(), Some("bob"));
     assert_eq!(
@@ -606,10 +561,7 @@ async fn a_retried_second_login_as_another_user_keeps_its_own_writes() -> Result
     cookie?;
     fail_next_create.store(true, Ordering::SeqCst);
     assert!(two.save().await.is_err(), "the first save attempt fails");
-    let (_, cookie) = two.finish(false).await;
-    let CookieAction::Set { id: bob, .. } = cookie? else {
-        panic!("the second login's id");
-    };
+    let bob = new_id(&two, "the second login's id").await?;
     let session = open(&store, &bob);
     assert_eq!(session.user().await?.as_deref(), Some("bob"));
     assert_eq!(
@@ -656,10 +608,7 @@ async fn a_refresh_racing_a_login_sends_no_old_id_and_leaves_the_pointer_short_l
     );
     let login = Session::open(store.clone(), config, Some(old.clone()));
     login.login("ada").await?;
-    let (_, cookie) = login.finish(false).await;
-    let CookieAction::Set { id: new, .. } = cookie? else {
-        panic!("a new id");
-    };
+    let new = new_id(&login, "a new id").await?;
     let (_, cookie) = reader.finish(false).await;
     assert!(
         matches!(cookie?, CookieAction::Keep),
@@ -689,10 +638,7 @@ async fn a_request_of_the_old_user_in_flight_when_another_logs_in_leaves_the_new
 
     let switch = open(&store, &ada);
     switch.login("bob").await?;
-    let (_, cookie) = switch.finish(false).await;
-    let CookieAction::Set { id: bob, .. } = cookie? else {
-        panic!("bob's new id");
-    };
+    let bob = new_id(&switch, "bob's new id").await?;
     let (_, cookie) = in_flight.finish(false).await;
     assert!(
         matches!(cookie?, CookieAction::Keep),
