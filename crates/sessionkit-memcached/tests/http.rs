@@ -5,8 +5,15 @@
 
 mod common;
 
+use sessionkit_testkit::env;
 use sessionkit_testkit::http::Subject;
 
 sessionkit_testkit::http_conformance!(async {
-    Some(Subject::server(common::shared_store().await?))
+    let store = common::shared_store().await?;
+    let url = env::service_url(common::URL_VAR)?;
+    let target = store.clone();
+    Some(Subject::server(store).with_corruptor(move |id| {
+        let (store, url) = (target.clone(), url.clone());
+        async move { common::corrupt(&url, &store, &id).await }
+    }))
 });

@@ -8,5 +8,10 @@ mod common;
 use sessionkit_testkit::http::Subject;
 
 sessionkit_testkit::http_conformance!(async {
-    Some(Subject::server(common::shared_store().await?))
+    let store = common::shared_store().await?;
+    let target = store.clone();
+    Some(Subject::server(store).with_corruptor(move |id| {
+        let store = target.clone();
+        async move { common::corrupt(&store, &id).await }
+    }))
 });

@@ -25,20 +25,21 @@ async fn store() -> Option<CachedStore<MemoryStore, SqliteStore>> {
     Some(CachedStore::new(MemoryStore::new(), sqlite().await))
 }
 
-sessionkit_testkit::store_conformance!(
-    store(),
-    corrupt = |store: CachedStore<MemoryStore, SqliteStore>, id: IdHash| async move {
-        let done = sqlx::query("UPDATE sessions SET data = ?1 WHERE id_hash = ?2")
-            .bind(common::garbage())
-            .bind(common::key(&id))
-            .execute(store.durable().pool())
-            .await
-            .expect("overwrite the stored bytes");
-        assert_eq!(done.rows_affected(), 1, "the corrupted row exists");
-        // The cache's copy is intact; forget it (an eviction) so the bytes are read.
-        store.cache().delete(&id).await.expect("evict");
-    }
-);
+/// Overwrites the stored bytes of `id`'s row with bytes that are not a record (the
+/// corrupt-data cases of both suites).
+async fn corrupt(store: CachedStore<MemoryStore, SqliteStore>, id: IdHash) {
+    let done = sqlx::query("UPDATE sessions SET data = ?1 WHERE id_hash = ?2")
+        .bind(common::garbage())
+        .bind(common::key(&id))
+        .execute(store.durable().pool())
+        .await
+        .expect("overwrite the stored bytes");
+    assert_eq!(done.rows_affected(), 1, "the corrupted row exists");
+    // The cache's copy is intact; forget it (an eviction) so the bytes are read.
+    store.cache().delete(&id).await.expect("evict");
+}
+
+sessionkit_testkit::store_conformance!(store(), corrupt = corrupt);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn every_request_succeeds_when_the_cache_goes_down_mid_run_and_nothing_stale_is_served_after()
@@ -122,5 +123,9 @@ mod http {
 
     use sessionkit_testkit::http::Subject;
 
-    sessionkit_testkit::http_conformance!(async { Some(Subject::server(super::store().await?)) });
+    sessionkit_testkit::http_conformance!(async {
+        let store = super::store().await?;
+        let target = store.clone();
+        Some(Subject::server(store).with_corruptor(move |id| super::corrupt(target.clone(), id)))
+    });
 }

@@ -75,19 +75,20 @@ async fn drop_table(store: &MySqlStore) {
     }
 }
 
-sessionkit_testkit::store_conformance!(
-    store(),
-    corrupt = |store: MySqlStore, id: IdHash| async move {
-        let t = store.table_name().to_owned();
-        let done = sqlx::query(&format!("UPDATE `{t}` SET data = ? WHERE id_hash = ?"))
-            .bind(common::garbage())
-            .bind(common::key(&id))
-            .execute(store.pool())
-            .await
-            .expect("overwrite the stored bytes");
-        assert_eq!(done.rows_affected(), 1, "the corrupted row exists");
-    }
-);
+/// Overwrites the stored bytes of `id`'s row with bytes that are not a record (the
+/// corrupt-data cases of both suites).
+async fn corrupt(store: MySqlStore, id: IdHash) {
+    let t = store.table_name().to_owned();
+    let done = sqlx::query(&format!("UPDATE `{t}` SET data = ? WHERE id_hash = ?"))
+        .bind(common::garbage())
+        .bind(common::key(&id))
+        .execute(store.pool())
+        .await
+        .expect("overwrite the stored bytes");
+    assert_eq!(done.rows_affected(), 1, "the corrupted row exists");
+}
+
+sessionkit_testkit::store_conformance!(store(), corrupt = corrupt);
 
 #[tokio::test]
 async fn sql_specific_behaviours() {
@@ -256,4 +257,18 @@ async fn connections_ended_by_the_server_are_replaced() {
     )
     .await;
     done(&store).await;
+}
+
+mod http {
+    //! The HTTP lifecycle suite (cookies, `Vary`, saving, expiry, fixation, bad input,
+    //! concurrency over a socket) through `SessionLayer` on the same store, a table of
+    //! its own per test (skipped without `SESSIONKIT_TEST_MYSQL_URL`).
+
+    use sessionkit_testkit::http::Subject;
+
+    sessionkit_testkit::http_conformance!(async {
+        let store = super::store().await?;
+        let target = store.clone();
+        Some(Subject::server(store).with_corruptor(move |id| super::corrupt(target.clone(), id)))
+    });
 }

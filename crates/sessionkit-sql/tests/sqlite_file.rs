@@ -60,19 +60,20 @@ async fn done(store: &SqliteStore) {
     store.close().await;
 }
 
-sessionkit_testkit::store_conformance!(
-    store(),
-    corrupt = |store: SqliteStore, id: IdHash| async move {
-        let t = store.table_name().to_owned();
-        let done = sqlx::query(&format!("UPDATE \"{t}\" SET data = ?1 WHERE id_hash = ?2"))
-            .bind(common::garbage())
-            .bind(common::key(&id))
-            .execute(store.pool())
-            .await
-            .expect("overwrite the stored bytes");
-        assert_eq!(done.rows_affected(), 1, "the corrupted row exists");
-    }
-);
+/// Overwrites the stored bytes of `id`'s row with bytes that are not a record (the
+/// corrupt-data cases of both suites).
+async fn corrupt(store: SqliteStore, id: IdHash) {
+    let t = store.table_name().to_owned();
+    let done = sqlx::query(&format!("UPDATE \"{t}\" SET data = ?1 WHERE id_hash = ?2"))
+        .bind(common::garbage())
+        .bind(common::key(&id))
+        .execute(store.pool())
+        .await
+        .expect("overwrite the stored bytes");
+    assert_eq!(done.rows_affected(), 1, "the corrupted row exists");
+}
+
+sessionkit_testkit::store_conformance!(store(), corrupt = corrupt);
 
 #[tokio::test]
 async fn sql_specific_behaviours() {
@@ -235,4 +236,18 @@ common::expiry_index_tests! {
     insert_version_1_row: "INSERT INTO \"{t}\" (id_hash, data, expires_at, version, user_key, created_at, last_seen) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     schema_versions: "SELECT version FROM \"{t}_schema\" ORDER BY version",
     list_indexes: "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = ?1",
+}
+
+mod http {
+    //! The HTTP lifecycle suite (cookies, `Vary`, saving, expiry, fixation, bad input,
+    //! concurrency over a socket) through `SessionLayer` on the same store, a database
+    //! file of its own per test.
+
+    use sessionkit_testkit::http::Subject;
+
+    sessionkit_testkit::http_conformance!(async {
+        let store = super::store().await?;
+        let target = store.clone();
+        Some(Subject::server(store).with_corruptor(move |id| super::corrupt(target.clone(), id)))
+    });
 }

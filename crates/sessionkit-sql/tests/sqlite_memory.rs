@@ -16,18 +16,19 @@ async fn store() -> Option<SqliteStore> {
     Some(store)
 }
 
-sessionkit_testkit::store_conformance!(
-    store(),
-    corrupt = |store: SqliteStore, id: IdHash| async move {
-        let done = sqlx::query("UPDATE sessions SET data = ?1 WHERE id_hash = ?2")
-            .bind(common::garbage())
-            .bind(common::key(&id))
-            .execute(store.pool())
-            .await
-            .expect("overwrite the stored bytes");
-        assert_eq!(done.rows_affected(), 1, "the corrupted row exists");
-    }
-);
+/// Overwrites the stored bytes of `id`'s row with bytes that are not a record (the
+/// corrupt-data cases of both suites).
+async fn corrupt(store: SqliteStore, id: IdHash) {
+    let done = sqlx::query("UPDATE sessions SET data = ?1 WHERE id_hash = ?2")
+        .bind(common::garbage())
+        .bind(common::key(&id))
+        .execute(store.pool())
+        .await
+        .expect("overwrite the stored bytes");
+    assert_eq!(done.rows_affected(), 1, "the corrupted row exists");
+}
+
+sessionkit_testkit::store_conformance!(store(), corrupt = corrupt);
 
 #[tokio::test]
 async fn sql_specific_behaviours() {
@@ -62,5 +63,9 @@ mod http {
 
     use sessionkit_testkit::http::Subject;
 
-    sessionkit_testkit::http_conformance!(async { Some(Subject::server(super::store().await?)) });
+    sessionkit_testkit::http_conformance!(async {
+        let store = super::store().await?;
+        let target = store.clone();
+        Some(Subject::server(store).with_corruptor(move |id| super::corrupt(target.clone(), id)))
+    });
 }

@@ -37,7 +37,7 @@ pub mod logs;
 pub mod server;
 mod subject;
 
-pub use subject::{build, Subject};
+pub use subject::{build, Corruptor, Subject};
 
 #[doc(hidden)]
 pub mod __private {
@@ -158,6 +158,8 @@ macro_rules! http_conformance {
             signed_ids_tampered_cookie_gives_a_new_session_without_a_store_lookup
             signed_ids_survive_key_rotation_and_are_resigned_under_the_new_key
             no_session_id_cookie_value_or_secret_is_logged
+            two_clients_each_see_only_their_own_session
+            corrupt_stored_record_gives_an_empty_session_and_a_warning_naming_no_id
             // Cookie attributes and configuration (D1, D9, E).
             default_cookie_attributes_are_safe
             every_cookie_attribute_is_configurable_on_set_and_removal_cookies

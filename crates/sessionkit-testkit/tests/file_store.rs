@@ -102,15 +102,18 @@ impl SessionStore for TempFileStore {
 
 sessionkit_testkit::store_conformance!(
     async { Some(TempFileStore::new().await) },
-    corrupt = |store: TempFileStore, id: IdHash| async move {
-        let file = store.file(&id);
-        assert!(
-            file.is_file(),
-            "the session's file exists before corruption"
-        );
-        std::fs::write(&file, b"\x01{\"id\": not json \xff").expect("overwrite the session file");
-    }
+    corrupt = |store: TempFileStore, id: IdHash| async move { overwrite(&store.file(&id)) }
 );
+
+/// Overwrites a session's file with bytes that are not a record (the corrupt-data cases
+/// of both suites).
+fn overwrite(file: &Path) {
+    assert!(
+        file.is_file(),
+        "the session's file exists before corruption"
+    );
+    std::fs::write(file, b"\x01{\"id\": not json \xff").expect("overwrite the session file");
+}
 
 fn record(value: serde_json::Value, expires_in: Duration) -> Record {
     let now = OffsetDateTime::now_utc();
@@ -541,6 +544,11 @@ mod http {
     use sessionkit_testkit::http::Subject;
 
     sessionkit_testkit::http_conformance!(async {
-        Some(Subject::server(super::TempFileStore::new().await))
+        let store = super::TempFileStore::new().await;
+        let target = store.clone();
+        Some(Subject::server(store).with_corruptor(move |id| {
+            let file = target.file(&id);
+            async move { super::overwrite(&file) }
+        }))
     });
 }

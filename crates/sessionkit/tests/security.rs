@@ -15,6 +15,15 @@ async fn form(session: Session) -> Result<String, sessionkit::Error> {
     csrf::token(&session).await
 }
 
+/// The session's stored CSRF secret, as the session keeps it (for the test that posts
+/// it back bare).
+async fn stored_secret(session: Session) -> Result<String, sessionkit::Error> {
+    Ok(session
+        .get::<String>(sessionkit_core::CSRF_SECRET_KEY)
+        .await?
+        .unwrap_or_default())
+}
+
 async fn login(
     session: Session,
     axum::extract::Path(user): axum::extract::Path<String>,
@@ -50,6 +59,7 @@ async fn upload(mut form: axum::extract::Multipart) -> Result<String, StatusCode
 fn app(layer: SessionLayer) -> Router {
     Router::new()
         .route("/form", get(form))
+        .route("/stored_secret", get(stored_secret))
         .route("/upload", post(upload))
         .route("/submit", post(|| async { "Preferences saved" }))
         .route("/hooks/in", post(|| async { "hook" }))
@@ -279,7 +289,7 @@ async fn csrf_multipart_form_without_a_valid_token_is_refused() {
 }
 
 #[tokio::test]
-async fn csrf_wrong_truncated_or_bare_secret_tokens_are_refused() {
+async fn csrf_wrong_truncated_or_garbage_tokens_are_refused() {
     let (app, _) = memory_app();
     let mut c = Client::new(app);
     let (_, token, _) = c.get("/form").await;
@@ -299,6 +309,44 @@ async fn csrf_wrong_truncated_or_bare_secret_tokens_are_refused() {
         assert_eq!(status, StatusCode::FORBIDDEN, "{bad:?}");
         assert!(body.contains("CSRF check failed"), "{body}");
     }
+}
+
+/// I2: the token is the secret masked afresh; the secret itself, however it is sent, and
+/// a valid token of another session are refused.
+#[tokio::test]
+async fn csrf_bare_secret_and_another_sessions_token_are_refused() {
+    let (app, _) = memory_app();
+    let mut c = Client::new(app.clone());
+    let (_, token, _) = c.get("/form").await;
+    let (_, secret, _) = c.get("/stored_secret").await;
+    assert_eq!(
+        secret.len(),
+        43,
+        "32 bytes of secret, base64url: {secret:?}"
+    );
+    assert!(!token.contains(&secret), "the token never shows the secret");
+    let mut other = Client::new(app);
+    let (_, foreign, _) = other.get("/form").await;
+    let doubled = format!("{secret}{secret}");
+    for bad in [secret.as_str(), doubled.as_str(), foreign.as_str()] {
+        let (status, body) = c
+            .post_form("/submit", &format!("csrf_token={bad}"), None)
+            .await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "form field {bad:?}: {body}");
+        let req = Request::post("/submit")
+            .header("x-csrf-token", bad)
+            .body(Body::empty())
+            .expect("request");
+        assert_eq!(c.send(req).await.0, StatusCode::FORBIDDEN, "header {bad:?}");
+    }
+    let (status, _) = c
+        .post_form("/submit", &format!("csrf_token={token}"), None)
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "the session's own token still passes"
+    );
 }
 
 #[tokio::test]

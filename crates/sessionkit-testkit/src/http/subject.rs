@@ -1,14 +1,19 @@
 //! What the HTTP suite runs against: a way to build a layer, and for server-side
 //! stores the store itself (so cases can check what was or was not stored).
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 
-use sessionkit::{SessionLayer, SessionLayerBuilder, SessionStore};
+use sessionkit::{IdHash, SessionLayer, SessionLayerBuilder, SessionStore};
 
 use super::app::{app, app_with, AppState};
 use super::client::Client;
 
 type MakeBuilder = Arc<dyn Fn() -> SessionLayerBuilder + Send + Sync>;
+
+/// Overwrites the stored record of an id hash with bytes that are not a record.
+pub type Corruptor = Arc<dyn Fn(IdHash) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
 
 /// The layer configuration under test.
 ///
@@ -19,6 +24,7 @@ type MakeBuilder = Arc<dyn Fn() -> SessionLayerBuilder + Send + Sync>;
 pub struct Subject {
     make: MakeBuilder,
     store: Option<Arc<dyn SessionStore>>,
+    corrupt: Option<Corruptor>,
 }
 
 impl std::fmt::Debug for Subject {
@@ -54,6 +60,7 @@ impl Subject {
         Self {
             make: Arc::new(move || make(store.clone())),
             store: Some(shared),
+            corrupt: None,
         }
     }
 
@@ -66,7 +73,41 @@ impl Subject {
         Self {
             make: Arc::new(make),
             store: None,
+            corrupt: None,
         }
+    }
+
+    /// Gives the corrupt-record case a way to overwrite a stored record with bytes
+    /// that are not a record (what `store_conformance!`'s `corrupt =` does for the
+    /// store suite); without one that case prints `skipped` and passes.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use sessionkit::{IdHash, MemoryStore};
+    /// use sessionkit_testkit::http::Subject;
+    ///
+    /// // For a store that keeps records as bytes: write garbage where `id`'s record is
+    /// // (the store crates' tests overwrite the row, key or file).
+    /// async fn overwrite(id: IdHash) {
+    ///     let _ = id;
+    /// }
+    ///
+    /// let subject = Subject::server(MemoryStore::new()).with_corruptor(overwrite);
+    /// assert!(subject.corruptor().is_some());
+    /// ```
+    pub fn with_corruptor<F, Fut>(mut self, corrupt: F) -> Self
+    where
+        F: Fn(IdHash) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        self.corrupt = Some(Arc::new(move |id| Box::pin(corrupt(id))));
+        self
+    }
+
+    /// How to corrupt a stored record, if the test gave one.
+    pub fn corruptor(&self) -> Option<&Corruptor> {
+        self.corrupt.as_ref()
     }
 
     /// Whether sessions live in the cookie rather than in a server-side store.

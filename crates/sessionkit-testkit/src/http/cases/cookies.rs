@@ -65,7 +65,7 @@ struct Attributes {
     partitioned: bool,
 }
 
-/// E7: every attribute is configurable (name, Path, Domain, Secure, HttpOnly,
+/// E1–E8: every attribute is configurable (name, Path, Domain, Secure, HttpOnly,
 /// SameSite, Partitioned) and the removal cookie carries the same ones.
 pub async fn every_cookie_attribute_is_configurable_on_set_and_removal_cookies(subject: Subject) {
     let configs = [

@@ -43,7 +43,7 @@ pub async fn set_expiry_at_sets_max_age_to_the_remaining_time(subject: Subject) 
     );
 }
 
-/// D4: `set_expiry(BrowserSession)` sends a cookie with neither Max-Age nor Expires;
+/// D5: `set_expiry(BrowserSession)` sends a cookie with neither Max-Age nor Expires;
 /// the session still works.
 pub async fn set_expiry_browser_session_sends_no_max_age_or_expires(subject: Subject) {
     let mut c = subject.client();
@@ -80,7 +80,7 @@ pub async fn an_endless_idle_timeout_keeps_the_session_without_a_panic(subject: 
     assert_eq!(c.get("/get/k").await.ok().body, "w");
 }
 
-/// D5/D6: `set_expiry(Default)` returns to the configured idle timeout.
+/// D6: `set_expiry(Default)` returns to the configured idle timeout.
 pub async fn set_expiry_default_restores_the_configured_age(subject: Subject) {
     let mut c = subject.client_of(
         subject

@@ -192,6 +192,8 @@ pub async fn save_every_request_resends_unmodified_session_with_later_expiry(sub
     }
     let untouched = c.get("/untouched").await.ok();
     untouched.new_cookie();
+    // B10: the response depends on the cookie, since the layer resent it.
+    assert_eq!(untouched.vary_cookie_count(), 1, "{:?}", untouched.vary());
     assert_eq!(c.get("/get/k").await.ok().body, "v");
 }
 

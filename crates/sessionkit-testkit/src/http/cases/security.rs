@@ -131,7 +131,7 @@ pub async fn login_changes_the_id_keeps_data_and_binds_the_user(subject: Subject
     assert_eq!(c.get_as("/get/cart", &anonymous).await.ok().body, NONE);
 }
 
-/// C6: logging in on a session that holds no other data still logs the user in: the
+/// A16/B6: logging in on a session that holds no other data still logs the user in: the
 /// user binding alone makes the session worth storing.
 pub async fn login_without_other_data_is_remembered(subject: Subject) {
     let mut c = subject.client();
@@ -405,4 +405,99 @@ pub async fn no_session_id_cookie_value_or_secret_is_logged(subject: Subject) {
         "the capture sees sessionkit's logs (forged and replayed cookies are logged)"
     );
     logs.assert_never_logged(&secrets);
+}
+
+/// C11: two clients of one application each see only their own session: their own
+/// data, user and id, whether their requests come one after the other or interleaved.
+pub async fn two_clients_each_see_only_their_own_session(subject: Subject) {
+    let mut alice = subject.client();
+    let mut bob = subject.client();
+    alice.get("/insert/cart/apple").await.ok().new_cookie();
+    bob.get("/insert/cart/pear").await.ok().new_cookie();
+    alice.get("/login/alice").await.ok().new_cookie();
+    bob.get("/login/bob").await.ok().new_cookie();
+    assert_ne!(alice.expect_cookie(), bob.expect_cookie());
+    for round in 0..3 {
+        // One after the other, then both at once.
+        let (a, b) = if round == 0 {
+            let a = (alice.get("/whoami").await, alice.get("/get/cart").await);
+            let b = (bob.get("/whoami").await, bob.get("/get/cart").await);
+            (a, b)
+        } else {
+            tokio::join!(
+                async { (alice.get("/whoami").await, alice.get("/get/cart").await) },
+                async { (bob.get("/whoami").await, bob.get("/get/cart").await) },
+            )
+        };
+        assert_eq!(
+            (a.0.ok().body, a.1.ok().body),
+            ("alice".into(), "apple".into())
+        );
+        assert_eq!(
+            (b.0.ok().body, b.1.ok().body),
+            ("bob".into(), "pear".into())
+        );
+    }
+    let (a, b) = tokio::join!(alice.get("/insert/cart/fig"), bob.get("/remove/cart"));
+    a.ok();
+    b.ok();
+    assert_eq!(alice.get("/get/cart").await.ok().body, "fig");
+    assert_eq!(bob.get("/get/cart").await.ok().body, NONE);
+    let ids = (
+        alice.get("/id").await.ok().body,
+        bob.get("/id").await.ok().body,
+    );
+    assert_ne!(ids.0, ids.1, "each client has its own id");
+    assert!(ids.0 != NONE && ids.1 != NONE, "{ids:?}");
+}
+
+/// H1 over HTTP: a stored record overwritten with bytes that are not a record gives
+/// the request an empty session and a 2xx (never a 5xx), one warning that names no id,
+/// and the next write a new id; the corrupt id is never adopted again. Needs the
+/// subject's [`corruptor`](Subject::corruptor); without one the case prints `skipped`.
+pub async fn corrupt_stored_record_gives_an_empty_session_and_a_warning_naming_no_id(
+    subject: Subject,
+) {
+    let Some(corrupt) = subject.corruptor().cloned() else {
+        eprintln!("skipped: this subject gave no corruptor (its store keeps typed records)");
+        return;
+    };
+    let (logs, _guard) = crate::http::logs::LogCapture::start();
+    let mut c = subject.client();
+    c.get("/insert/k/v").await.ok().new_cookie();
+    let cookie = c.expect_cookie();
+    let id = c.get("/id").await.ok().body;
+    let parsed = SessionId::parse(&id).expect("/id shows the session id");
+    corrupt(parsed.hash()).await;
+
+    let read = c.get("/get/k").await.ok();
+    assert_eq!(read.body, NONE, "nothing is read from a corrupt record");
+    assert!(
+        read.session_cookie()
+            .is_none_or(|s| s.is_removal() || s.value != cookie),
+        "the corrupt session's cookie is not renewed: {:?}",
+        read.session_cookie()
+    );
+    let warnings: Vec<String> = logs
+        .lines()
+        .into_iter()
+        .filter(|l| l.contains("stored session is corrupt"))
+        .collect();
+    assert_eq!(
+        warnings.len(),
+        1,
+        "one warning for the corrupt record: {warnings:?}"
+    );
+    assert!(warnings[0].contains("WARN"), "{warnings:?}");
+
+    let write = c.get("/insert/k/w").await.ok().new_cookie();
+    assert_ne!(
+        write.value, cookie,
+        "the corrupt session's id is not adopted"
+    );
+    assert_eq!(c.get("/get/k").await.ok().body, "w");
+    assert_ne!(c.get("/id").await.ok().body, id);
+    let again = c.get_as("/get/k", &cookie).await.ok();
+    assert_eq!(again.body, NONE, "the corrupt id finds nothing afterwards");
+    logs.assert_never_logged(&[cookie, id]);
 }
