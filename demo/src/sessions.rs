@@ -43,7 +43,7 @@ pub(crate) async fn list(
         };
         return Ok(page::sessions_unavailable(&frame, token.as_deref()).into_response());
     };
-    let current = session.id().await.map(|id| id.hash());
+    let current = session.id_hash().await;
     let devices = store::timed(index.sessions_of(&user.name))
         .await?
         .into_iter()
@@ -76,7 +76,7 @@ pub(crate) async fn revoke(
     };
     let target = IdHash::from_hex(form.session.trim())
         .ok_or_else(|| AppError::BadRequest("Invalid session reference".to_owned()))?;
-    if session.id().await.map(|id| id.hash()) == Some(target) {
+    if session.id_hash().await == Some(target) {
         session.logout().await;
         return Ok(Redirect::to("/login").into_response());
     }
@@ -126,7 +126,7 @@ pub(crate) async fn logout_others(
         tracing::info!(user = %user.name, "logged out other devices (cookie sessions)");
         return Ok(Redirect::to("/sessions").into_response());
     };
-    let current = session.id().await.map(|id| id.hash());
+    let current = session.id_hash().await;
     let ended = store::timed(index.delete_sessions_of(&user.name, current.as_ref())).await?;
     tracing::info!(user = %user.name, ended, "logged out other devices");
     Ok(Redirect::to("/sessions").into_response())

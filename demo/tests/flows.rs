@@ -720,6 +720,61 @@ async fn sessions_across_devices(url: &str) {
     );
 }
 
+/// A request that still carries the pre-login cookie (sent before the browser had the
+/// new one, inside the rotation grace window) is the logged-in session: its sessions
+/// page marks that session as this one, and "log out all other devices" keeps it.
+async fn a_request_with_the_pre_login_cookie_keeps_its_own_session(url: &str) {
+    let app = app(state_for(url).await);
+    let mut laptop = Browser::new(&app, "Laptop Firefox", "192.0.2.10:5000");
+    laptop.get("/login").await;
+    let pre_login = laptop
+        .cookie
+        .clone()
+        .expect("the login form stores a session");
+    assert_eq!(
+        laptop.login("user1", "password1").await.status,
+        StatusCode::SEE_OTHER
+    );
+    assert_ne!(laptop.cookie.as_deref(), Some(pre_login.as_str()));
+    let mut phone = device(&app, "user1", "password1", "Phone", "198.51.100.7:6000").await;
+    let mut in_flight = Browser::new(&app, "Laptop Firefox", "192.0.2.10:5000");
+    in_flight.cookie = Some(pre_login);
+    let page = in_flight.get("/sessions").await;
+    assert!(
+        page.contains("You are logged in on 2 devices."),
+        "{}",
+        page.body
+    );
+    assert_eq!(
+        revoke_hashes(&page).len(),
+        1,
+        "only the phone gets a revoke button"
+    );
+    let page = in_flight
+        .submit("/sessions", "/sessions/logout_others", &[])
+        .await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER);
+    assert!(phone
+        .get("/profile")
+        .await
+        .contains("You are not logged in"));
+    assert!(laptop.get("/profile").await.contains("Logged in as user1"));
+    assert!(laptop
+        .get("/sessions")
+        .await
+        .contains("You are logged in on 1 device."));
+}
+
+#[tokio::test]
+async fn a_request_with_the_pre_login_cookie_keeps_its_own_session_memory() {
+    a_request_with_the_pre_login_cookie_keeps_its_own_session("memory://").await;
+}
+
+#[tokio::test]
+async fn a_request_with_the_pre_login_cookie_keeps_its_own_session_sqlite() {
+    a_request_with_the_pre_login_cookie_keeps_its_own_session("sqlite::memory:").await;
+}
+
 #[tokio::test]
 async fn sessions_page_lists_devices_revokes_one_and_logs_out_others_memory() {
     sessions_across_devices("memory://").await;

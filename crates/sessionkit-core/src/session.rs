@@ -11,7 +11,9 @@ use tokio::sync::{Mutex, MutexGuard};
 
 use crate::changes::{apply_to_data, Op};
 use crate::engine::{CookieAction, State};
-use crate::{ClientInfo, Data, Error, Expiry, Record, SessionConfig, SessionId, SessionStore};
+use crate::{
+    ClientInfo, Data, Error, Expiry, IdHash, Record, SessionConfig, SessionId, SessionStore,
+};
 
 /// Session key holding the CSRF secret (see `sessionkit::csrf`); removed by
 /// [`Session::login`] so the token rotates when privileges change.
@@ -601,11 +603,48 @@ impl Session {
     /// session), or the one drawn at the last save. `None` for a session that has not
     /// been stored, and when the session cannot be loaded. An id the store does not
     /// know is never returned.
+    ///
+    /// A request that presented an id rotated away moments ago (a login or
+    /// [`cycle_id`](Session::cycle_id) in another request, inside the rotation grace
+    /// window) works on the record that id was forwarded to, and its response does not
+    /// carry that record's id; this still returns the presented id. To tell which of a
+    /// user's sessions this one is, compare [`Session::id_hash`].
     pub async fn id(&self) -> Option<SessionId> {
         let mut state = self.state().await;
         self.ensure_loaded(&mut state).await.ok()?;
         state.accessed = true;
         state.id.clone()
+    }
+
+    /// The key of the stored record this session is, as
+    /// [`UserIndex::sessions_of`](crate::store::UserIndex::sessions_of) lists it: the
+    /// hash of [`Session::id`], except for a request forwarded from a rotated-away id,
+    /// where it is the record the session went on in. `None` as for `id` (this loads
+    /// the session).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use sessionkit_core::{MemoryStore, Session, SessionConfig};
+    ///
+    /// # let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    /// # rt.block_on(async {
+    /// let session = Session::new(MemoryStore::new(), SessionConfig::default());
+    /// assert_eq!(session.id_hash().await, None, "not stored yet");
+    /// session.insert("cart", ["apple"]).await?;
+    /// session.save().await?;
+    /// let id = session.id().await.expect("stored");
+    /// assert_eq!(session.id_hash().await, Some(id.hash()));
+    /// # Ok::<(), sessionkit_core::Error>(())
+    /// # })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub async fn id_hash(&self) -> Option<IdHash> {
+        let mut state = self.state().await;
+        self.ensure_loaded(&mut state).await.ok()?;
+        state.accessed = true;
+        let stored = state.saved.as_ref().map(|record| record.id.clone());
+        stored.or_else(|| state.id.as_ref().map(SessionId::hash))
     }
 
     /// Whether a save of this handle found its session ended by another request (a

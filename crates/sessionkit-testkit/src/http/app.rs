@@ -106,6 +106,7 @@ pub fn app(layer: SessionLayer) -> Router {
 /// | `/items` | shows every key and value as a JSON object |
 /// | `/id` | loads the session, then shows its id, or [`NONE`] |
 /// | `/id_only` | shows `Session::id()` without any other call first |
+/// | `/id_hash` | shows `Session::id_hash()` (hex), or [`NONE`] |
 /// | `/insert/{key}/{value}` | inserts a string |
 /// | `/insert_then_get/{key}/{value}` | inserts, then shows what it reads back |
 /// | `/remove/{key}` | removes a key (Django `pop`), shows the old value |
@@ -146,6 +147,7 @@ pub fn app_with(layer: SessionLayer, state: Arc<AppState>) -> Router {
         .route("/items", get(items))
         .route("/id", get(id))
         .route("/id_only", get(id_only))
+        .route("/id_hash", get(id_hash))
         .route("/insert/{key}/{value}", get(insert))
         .route("/insert_then_get/{key}/{value}", get(insert_then_get))
         .route("/remove/{key}", get(remove))
@@ -218,6 +220,13 @@ async fn get_key(session: Session, Path(key): Path<String>) -> Reply {
 
 async fn items(session: Session) -> Reply {
     Ok(Value::Object(session.items().await?).to_string())
+}
+
+async fn id_hash(session: Session) -> Reply {
+    Ok(session
+        .id_hash()
+        .await
+        .map_or_else(|| NONE.to_owned(), |hash| hash.to_hex()))
 }
 
 async fn id(session: Session) -> Reply {

@@ -77,6 +77,13 @@ pub async fn rotated_away_id_forwards_within_the_grace_window_then_dies(subject:
     let r = c.get_as("/get/k", &old).await.ok();
     assert_eq!(r.body, "v", "in flight with the old id: still the session");
     assert!(r.session_cookie().is_none(), "{:?}", r.session_cookie());
+    let new_hash = c.get("/id_hash").await.ok().body;
+    assert_ne!(new_hash, NONE);
+    assert_eq!(
+        c.get_as("/id_hash", &old).await.ok().body,
+        new_hash,
+        "the forwarded request is the new record (as sessions_of lists it), not the old id's"
+    );
     let r = c.get_as("/insert/late/write", &old).await.ok();
     let sc = r.session_cookie();
     assert!(sc.as_ref().is_none_or(|s| s.value == new), "{sc:?}");
