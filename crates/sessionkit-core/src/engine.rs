@@ -333,7 +333,7 @@ impl Session {
             }
             Ok(Err(e)) => {
                 metrics::store_call(op, seconds, Some("error"));
-                tracing::error!(op, error = %e, "session store call failed");
+                tracing::error!(op, error = %crate::ErrorChain(&e), "session store call failed");
                 Err(Error::Store(e))
             }
             Err(_) => {

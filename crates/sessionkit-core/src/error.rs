@@ -35,3 +35,42 @@ pub enum Error {
     #[error("no session id could be drawn: {0}")]
     Random(String),
 }
+
+/// Shows an error with every cause under it, `outer: inner: innermost`, for log lines:
+/// a store's own message ("no such table", "Connection refused") is the cause of
+/// [`StoreError::Backend`], which alone says only what the store was doing. Store
+/// errors carry no session id or secret, and neither do their causes.
+///
+/// # Examples
+///
+/// ```
+/// use sessionkit_core::store::StoreError;
+/// use sessionkit_core::ErrorChain;
+///
+/// let refused = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "Connection refused");
+/// let e = StoreError::backend("loading a session", refused);
+/// assert_eq!(
+///     ErrorChain(&e).to_string(),
+///     "session store failed: loading a session: Connection refused"
+/// );
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct ErrorChain<'a>(pub &'a (dyn std::error::Error + 'static));
+
+impl std::fmt::Display for ErrorChain<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut shown = self.0.to_string();
+        let mut next = self.0.source();
+        while let Some(cause) = next {
+            let text = cause.to_string();
+            // `#[error(transparent)]` layers repeat their cause's message: once is enough.
+            if !shown.ends_with(&text) {
+                write!(f, ": {text}")?;
+                shown = text;
+            }
+            next = cause.source();
+        }
+        Ok(())
+    }
+}

@@ -55,7 +55,14 @@ impl IntoResponse for crate::Error {
                 "The session could not be used.",
             ),
         };
-        tracing::error!(error = %self, "session error answered with {status}");
+        if matches!(self, Error::Interrupted) {
+            // A race the client can simply retry (a logout in another tab), not a fault.
+            tracing::warn!(
+                "session ended by another request while this one ran; answered with {status}"
+            );
+        } else {
+            tracing::error!(error = %crate::ErrorChain(&self), "session error answered with {status}");
+        }
         (status, text).into_response()
     }
 }

@@ -643,7 +643,7 @@ impl Session {
         let mut state = self.state().await;
         self.ensure_loaded(&mut state).await.ok()?;
         state.accessed = true;
-        let stored = state.saved.as_ref().map(|record| record.id.clone());
+        let stored = state.saved.as_ref().map(|record| record.id);
         stored.or_else(|| state.id.as_ref().map(SessionId::hash))
     }
 

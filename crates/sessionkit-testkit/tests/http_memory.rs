@@ -31,10 +31,25 @@ mod signed_ids {
 
 #[tokio::test]
 async fn store_failure_fails_closed_through_the_error_handler() {
+    let (logs, _guard) = sessionkit_testkit::http::logs::LogCapture::start();
     sessionkit_testkit::http::cases::store_failure_fails_closed_through_the_error_handler(|| {
         Watched::failing(MemoryStore::new(), |_, _| Err(server_down()))
     })
     .await;
+    // The log line says why the store failed (the backend's own message), not only
+    // what it was doing.
+    let failures: Vec<String> = logs
+        .lines()
+        .into_iter()
+        .filter(|l| l.contains("session store call failed"))
+        .collect();
+    assert!(!failures.is_empty(), "{:?}", logs.lines());
+    for line in &failures {
+        assert!(
+            line.contains("talking to the test double: connection refused"),
+            "{line}"
+        );
+    }
 }
 
 /// Asserts the fail-closed answer: 503 from the default error handler, no `Set-Cookie`

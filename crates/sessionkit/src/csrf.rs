@@ -441,7 +441,15 @@ where
             let bytes = Limited::new(body, config.max_form_bytes)
                 .collect()
                 .await
-                .map_err(|_| Rejection::BodyTooLarge)?
+                .map_err(|e| {
+                    // Over the limit, or a body that broke off or was malformed (bad
+                    // chunked encoding): 413 for the one, 400 for the other.
+                    if e.is::<http_body_util::LengthLimitError>() {
+                        Rejection::BodyTooLarge
+                    } else {
+                        Rejection::UnreadableBody
+                    }
+                })?
                 .to_bytes();
             let token = form_token(&bytes);
             (Request::from_parts(parts, B::from(bytes)), token)

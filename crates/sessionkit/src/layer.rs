@@ -664,7 +664,7 @@ impl Shared {
             }
             Ok(None) => {}
             Err(e) => {
-                tracing::error!(error = %e, "session could not be saved; failing closed");
+                tracing::error!(error = %sessionkit_core::ErrorChain(&e), "session could not be saved; failing closed");
                 res = (self.on_error)(&e).map(B::from);
             }
         }

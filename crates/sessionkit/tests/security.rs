@@ -194,6 +194,39 @@ async fn csrf_post_without_token_is_refused_with_a_reason() {
     assert!(body.contains("no token"), "{body}");
 }
 
+/// A form body that breaks off or is malformed (bad chunked encoding) is a 400 that
+/// says so, not the 413 of a body over the limit.
+#[tokio::test]
+async fn csrf_form_body_that_breaks_off_is_a_400_not_a_413() {
+    let (app, _) = memory_app();
+    let mut c = Client::new(app);
+    let (_, token, _) = c.get("/form").await;
+    let chunks: Vec<Result<bytes::Bytes, std::io::Error>> = vec![
+        Ok(bytes::Bytes::from(format!("theme=dark&csrf_token={token}"))),
+        Err(std::io::Error::other("invalid chunk size")),
+    ];
+    let req = Request::post("/submit")
+        .header("host", "shop.example")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(Body::from_stream(futures_util::stream::iter(chunks)))
+        .expect("request");
+    let (status, body, _) = c.send(req).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(!body.contains("too large"), "{body}");
+    let (status, _) = c
+        .post_form(
+            "/submit",
+            &format!("csrf_token={token}&x={}", "a".repeat(3 << 20)),
+            None,
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "over the limit is still a 413"
+    );
+}
+
 #[tokio::test]
 async fn csrf_form_field_and_header_tokens_are_accepted() {
     let (app, _) = memory_app();
