@@ -156,8 +156,8 @@ fn names_port_zero(url: &str) -> bool {
 ///
 /// # Errors
 ///
-/// As [`open`], and [`OpenError::Missing`]; an in-memory SQLite database, which
-/// would be empty, is [`OpenError::InvalidUrl`].
+/// As [`open`], and [`OpenError::Missing`]; an in-memory SQLite database or a memory
+/// store, which would be empty, is [`OpenError::InvalidUrl`].
 pub async fn open_existing(url: &str) -> Result<AnyStore, OpenError> {
     let path = match scheme_of(url).as_str() {
         "file" => Some(file_path(url)?),
@@ -167,6 +167,13 @@ pub async fn open_existing(url: &str) -> Result<AnyStore, OpenError> {
                  database file (sqlite://path/to/sessions.db)",
             )
         })?),
+        "memory" => {
+            return Err(OpenError::invalid(
+                "a memory store lives inside the application's process and starts empty in \
+                 every other one: give the URL of a store the application shares (sqlite://, \
+                 postgres://, redis://, …)",
+            ))
+        }
         _ => None,
     };
     if let Some(path) = path {
@@ -423,17 +430,7 @@ async fn open_file(_url: &str) -> Result<AnyStore, OpenError> {
 /// text the message already ends with is not repeated), for an operator's terminal or a
 /// startup log. Errors of this crate and the stores carry no password and no session id.
 pub fn one_line(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.ends_with(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text.replace('\n', " ")
+    sessionkit_core::ErrorChain(error).to_string()
 }
 
 /// A store URL fit for logs and error messages: scheme, host and path, never the user
@@ -744,6 +741,8 @@ mod tests {
             "sqlite://",
             "sqlite:",
             "sqlite://x.db?mode=memory",
+            "memory://",
+            "MEMORY://?compact",
         ] {
             let err = open_existing(url).await.err();
             assert!(

@@ -1,5 +1,6 @@
 //! The command line, as clap reads it; doc comments are the `--help` text.
 
+use clap::builder::NonEmptyStringValueParser;
 use clap::{Parser, Subcommand};
 
 /// Look after the sessions of a sessionkit store: create its tables, clear expired
@@ -53,14 +54,14 @@ pub(crate) enum Command {
     /// that `show` and `revoke` take.
     List {
         /// Only the sessions of this user.
-        #[arg(long)]
+        #[arg(long, value_parser = NonEmptyStringValueParser::new())]
         user: Option<String>,
         /// At most this many sessions (1 or more).
         #[arg(long, default_value_t = 100)]
         limit: usize,
     },
     /// Show one session: the value of the session cookie (or the id hash that `list`
-    /// prints).
+    /// prints). The session's CSRF secret is shown as hidden.
     Show {
         /// Session id as in the cookie, or its 64-character hash (ids may start with `-`).
         #[arg(allow_hyphen_values = true)]
@@ -76,7 +77,7 @@ pub(crate) enum Command {
         )]
         session: Option<String>,
         /// Revoke every session of this user.
-        #[arg(long)]
+        #[arg(long, value_parser = NonEmptyStringValueParser::new())]
         user: Option<String>,
         /// With --user: keep this session (id or hash), e.g. the one the user is using.
         #[arg(long, requires = "user", allow_hyphen_values = true)]

@@ -577,3 +577,60 @@ async fn the_store_url_names_an_applications_own_table_or_key_prefix() {
         .status
         .success());
 }
+
+#[tokio::test]
+async fn show_hides_the_csrf_secret_and_a_corrupt_record_can_be_revoked() {
+    let dir = std::env::temp_dir().join(unique("sessionkit-cli-corrupt"));
+    let url = format!("file://{}", dir.display());
+    assert!(sessionkit(&url, &["migrate"]).status.success());
+    let store = sessionkit_any::open(&url).await.expect("open");
+    let session = Session::new(store.clone(), SessionConfig::default());
+    let secret = "dGhlIHNlc3Npb24ncyBDU1JGIHNlY3JldCwgMzIgYnl0ZXM";
+    session
+        .insert(sessionkit_core::CSRF_SECRET_KEY, secret)
+        .await
+        .expect("insert");
+    session.insert("cart", vec!["apple"]).await.expect("insert");
+    session.save().await.expect("save");
+    let id = session.id().await.expect("saved");
+    let hash = id.hash().to_hex();
+
+    let shown = sessionkit(&url, &["show", &hash, "--json"]);
+    let text = stdout(&shown);
+    assert!(
+        !text.contains(secret),
+        "the CSRF secret is never shown: {text}"
+    );
+    let data = &json(&shown)["data"];
+    assert_eq!(data["cart"], serde_json::json!(["apple"]));
+    assert!(data[sessionkit_core::CSRF_SECRET_KEY]
+        .as_str()
+        .is_some_and(|v| v.contains("hidden")));
+
+    std::fs::write(dir.join(&hash), b"\x67not a record").expect("corrupt the file");
+    let out = sessionkit(&url, &["show", &hash]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("corrupt") || err.contains("format"), "{err}");
+    assert!(err.contains(&format!("sessionkit revoke {hash}")), "{err}");
+    let out = sessionkit(&url, &["revoke", &hash]);
+    assert!(out.status.success(), "a corrupt record is revoked: {out:?}");
+    assert!(!dir.join(&hash).exists(), "its file is gone");
+    std::fs::remove_dir_all(&dir).expect("cleanup");
+}
+
+#[tokio::test]
+async fn an_empty_user_name_and_a_memory_store_are_usage_errors() {
+    let url = sqlite_url().await;
+    assert!(sessionkit(&url, &["migrate"]).status.success());
+    for args in [&["list", "--user", ""][..], &["revoke", "--user", ""]] {
+        let out = sessionkit(&url, args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {out:?}");
+    }
+    for args in [&["list"][..], &["stats"], &["clear-expired"]] {
+        let out = sessionkit("memory://", args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {out:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("inside the application's process"), "{err}");
+    }
+}

@@ -36,10 +36,11 @@ pub enum Error {
     Random(String),
 }
 
-/// Shows an error with every cause under it, `outer: inner: innermost`, for log lines:
-/// a store's own message ("no such table", "Connection refused") is the cause of
-/// [`StoreError::Backend`], which alone says only what the store was doing. Store
-/// errors carry no session id or secret, and neither do their causes.
+/// Shows an error with every cause under it on one line, `outer: inner: innermost` (a
+/// cause whose text the message already ends with is not repeated), for log lines and
+/// error messages: a store's own message ("no such table", "Connection refused") is the
+/// cause of [`StoreError::Backend`], which alone says only what the store was doing.
+/// Store errors carry no session id or secret, and neither do their causes.
 ///
 /// # Examples
 ///
@@ -55,18 +56,19 @@ pub enum Error {
 /// );
 /// ```
 #[derive(Debug, Clone, Copy)]
-pub struct ErrorChain<'a>(pub &'a (dyn std::error::Error + 'static));
+pub struct ErrorChain<'a>(pub &'a dyn std::error::Error);
 
 impl std::fmt::Display for ErrorChain<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}", self.0)?;
+        // One line: a message that spans lines would split the log line.
         let mut shown = self.0.to_string();
+        f.write_str(&shown.replace('\n', " "))?;
         let mut next = self.0.source();
         while let Some(cause) = next {
             let text = cause.to_string();
             // `#[error(transparent)]` layers repeat their cause's message: once is enough.
             if !shown.ends_with(&text) {
-                write!(f, ": {text}")?;
+                write!(f, ": {}", text.replace('\n', " "))?;
                 shown = text;
             }
             next = cause.source();

@@ -29,6 +29,14 @@ impl Failure {
         }
     }
 
+    /// The store failed (exit 1), with what to do about it.
+    pub(crate) fn store_because(e: &dyn std::error::Error, hint: &str) -> Self {
+        Self {
+            message: format!("{}; {hint}", sessionkit_any::one_line(e)),
+            code: 1,
+        }
+    }
+
     /// Writing the output failed. A closed pipe (the reader, say `head`, had enough)
     /// ends the command quietly with success; any other error is exit 1.
     pub(crate) fn output(e: std::io::Error) -> Self {

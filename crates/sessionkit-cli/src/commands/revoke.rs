@@ -1,6 +1,7 @@
 //! `sessionkit revoke`.
 
 use sessionkit_any::AnyStore;
+use sessionkit_core::store::StoreError;
 use sessionkit_core::SessionStore as _;
 
 use super::{session_ref, Failure};
@@ -18,7 +19,25 @@ pub(crate) async fn run(
         )),
         (Some(session), None) => {
             let id = session_ref(session)?;
-            let record = store.load(&id).await.map_err(Failure::store)?;
+            let record = match store.load(&id).await {
+                Ok(record) => record,
+                // A record that cannot be read is no pointer, nor a live session a
+                // store would count as deleted; it is removed all the same (the
+                // application deletes it too when a request presents it).
+                Err(StoreError::Corrupt(_)) => {
+                    store.delete(&id).await.map_err(Failure::store)?;
+                    return match store.load(&id).await {
+                        Ok(None) => {
+                            crate::output::done(json, "deleted 1 unreadable session record")
+                        }
+                        Ok(Some(_)) => Err(Failure::store(std::io::Error::other(
+                            "the record was replaced while it was deleted; run revoke again",
+                        ))),
+                        Err(e) => Err(Failure::store(e)),
+                    };
+                }
+                Err(e) => return Err(Failure::store(e)),
+            };
             if let Some(pointer) = record.filter(|r| r.moved_to.is_some()) {
                 // Deleting the pointer would end nothing.
                 return Err(Failure::not_found_because(
