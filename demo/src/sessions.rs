@@ -93,7 +93,7 @@ pub(crate) async fn revoke(
         .iter()
         .any(|record| record.id == target);
     if !owned {
-        tracing::warn!(user = %user.name, session = %target, "refused to revoke a session the user does not own");
+        tracing::warn!(user = %user.name, session = %target, "refused to revoke a session that is not among the user's live sessions (ended already, or not theirs)");
         return Err(AppError::NotFound("No such session"));
     }
     store::timed(store.delete(&target)).await?;

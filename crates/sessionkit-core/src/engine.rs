@@ -157,6 +157,10 @@ impl State {
         });
         if doomed.is_some() {
             self.flushed = doomed;
+        } else {
+            // The cookie named no live session (unknown, expired, revoked): nothing to
+            // delete, but the client's cookie goes all the same (C6).
+            self.remove_cookie();
         }
         self.loaded = true;
         self.saved = None;

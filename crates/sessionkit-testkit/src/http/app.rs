@@ -107,6 +107,7 @@ pub fn app(layer: SessionLayer) -> Router {
 /// | `/id` | loads the session, then shows its id, or [`NONE`] |
 /// | `/id_only` | shows `Session::id()` without any other call first |
 /// | `/id_hash` | shows `Session::id_hash()` (hex), or [`NONE`] |
+/// | `/read_then_logout` | shows the user (or [`NONE`]), then logs out |
 /// | `/insert/{key}/{value}` | inserts a string |
 /// | `/insert_then_get/{key}/{value}` | inserts, then shows what it reads back |
 /// | `/remove/{key}` | removes a key (Django `pop`), shows the old value |
@@ -161,6 +162,7 @@ pub fn app_with(layer: SessionLayer, state: Arc<AppState>) -> Router {
         .route("/login/{user}", get(login))
         .route("/whoami", get(whoami))
         .route("/logout", get(logout))
+        .route("/read_then_logout", get(read_then_logout))
         .route("/expiry/idle/{secs}", get(expiry_idle))
         .route("/expiry/at/{secs}", get(expiry_at))
         .route("/expiry/browser", get(expiry_browser))
@@ -311,6 +313,12 @@ async fn whoami(session: Session) -> Reply {
         .user()
         .await?
         .unwrap_or_else(|| "anonymous".to_owned()))
+}
+
+async fn read_then_logout(session: Session) -> Reply {
+    let user = session.user().await?;
+    session.logout().await;
+    Ok(user.unwrap_or_else(|| NONE.to_owned()))
 }
 
 async fn logout(session: Session) -> &'static str {
