@@ -47,6 +47,8 @@ pub(crate) async fn list(
     let devices = store::timed(index.sessions_of(&user.name))
         .await?
         .into_iter()
+        // As a request would find them: timeouts lowered since apply here too.
+        .filter(|record| session.accepts(record))
         .map(|record| Device {
             hash: record.id,
             current: Some(record.id) == current,

@@ -775,6 +775,47 @@ async fn a_request_with_the_pre_login_cookie_keeps_its_own_session_sqlite() {
     a_request_with_the_pre_login_cookie_keeps_its_own_session("sqlite::memory:").await;
 }
 
+/// After the idle timeout is lowered (the demo restarted on the same store with
+/// SESSIONKIT_IDLE_TIMEOUT set), the sessions page lists only the sessions a request
+/// would still get, not those idle past the new limit.
+#[tokio::test]
+async fn sessions_idle_past_a_lowered_timeout_are_not_listed() -> TestResult {
+    let dir = TempDir::new("sessionkit-demo-lowered")?;
+    let url = format!("sqlite://{}/sessions.db", dir.0.display());
+    let before = app(state_for(&url).await);
+    let mut laptop = device(&before, "user1", "password1", "Laptop", "192.0.2.10:5000").await;
+    // Past the new limit by over a second: it is reckoned in whole seconds.
+    tokio::time::sleep(std::time::Duration::from_millis(3_300)).await;
+    let keys = KeyRing::new([SECRET])?;
+    let lowered = SessionSettings {
+        idle_timeout: Some(time::Duration::seconds(2)),
+        ..SessionSettings::default()
+    };
+    let after = app(AppState::new(
+        Store::open(&url, &keys).await?,
+        Users::defaults(),
+        &keys,
+        &lowered,
+    )?);
+    let mut phone = device(&after, "user1", "password1", "Phone", "198.51.100.7:6000").await;
+    let page = phone.get("/sessions").await;
+    assert!(
+        page.contains("You are logged in on 1 device."),
+        "{}",
+        page.body
+    );
+    assert!(
+        revoke_hashes(&page).is_empty(),
+        "the idle laptop is not offered"
+    );
+    laptop.app = after;
+    assert!(laptop
+        .get("/profile")
+        .await
+        .contains("You are not logged in"));
+    Ok(())
+}
+
 #[tokio::test]
 async fn sessions_page_lists_devices_revokes_one_and_logs_out_others_memory() {
     sessions_across_devices("memory://").await;

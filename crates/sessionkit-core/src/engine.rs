@@ -486,7 +486,7 @@ impl Session {
     /// Whether `record` is past the timeouts configured now. Its stored expiry was
     /// computed under the ones in force when it was saved, which an operator may have
     /// lowered since (after an incident, say): the shorter limit applies at once.
-    fn past_current_limits(&self, record: &Record, now: OffsetDateTime) -> bool {
+    pub(crate) fn past_current_limits(&self, record: &Record, now: OffsetDateTime) -> bool {
         let policy = &self.inner.config.expiry;
         policy.has_expired(record.expiry, record.created_at, record.last_seen, now)
     }

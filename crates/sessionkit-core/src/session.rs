@@ -616,6 +616,34 @@ impl Session {
         state.id.clone()
     }
 
+    /// Whether `record` (as a listing or
+    /// [`UserIndex::sessions_of`](crate::store::UserIndex::sessions_of) returns it) is a
+    /// session a request could use under this handle's settings: not expired, within
+    /// the idle timeout and absolute lifetime configured now (which may be lower than
+    /// those it was saved under), and not the pointer a rotated-away id leaves behind.
+    /// For pages that list a user's sessions: they then show what the application
+    /// would accept.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use sessionkit_core::{IdHash, MemoryStore, Record, Session, SessionConfig};
+    /// use time::{Duration, OffsetDateTime};
+    ///
+    /// let session = Session::new(MemoryStore::new(), SessionConfig::default());
+    /// let now = OffsetDateTime::now_utc();
+    /// let mut record = Record::new(IdHash::from_bytes([7; 32]), Default::default(), now, now + Duration::days(1));
+    /// assert!(session.accepts(&record));
+    /// record.created_at = now - Duration::days(60); // past the default 30-day lifetime
+    /// assert!(!session.accepts(&record));
+    /// ```
+    pub fn accepts(&self, record: &Record) -> bool {
+        let now = OffsetDateTime::now_utc();
+        record.moved_to.is_none()
+            && !record.is_expired(now)
+            && !self.past_current_limits(record, now)
+    }
+
     /// The key of the stored record this session is, as
     /// [`UserIndex::sessions_of`](crate::store::UserIndex::sessions_of) lists it: the
     /// hash of [`Session::id`], except for a request forwarded from a rotated-away id,

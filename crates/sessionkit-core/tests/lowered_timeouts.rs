@@ -73,3 +73,31 @@ async fn a_session_older_than_a_lowered_absolute_lifetime_is_empty() -> Result<(
     );
     Ok(())
 }
+
+/// What a listing shows agrees with what a request gets: `Session::accepts` says no to
+/// a stored session past the timeouts configured now, yes within them.
+#[tokio::test]
+async fn accepts_applies_the_timeouts_configured_now_to_listed_records() {
+    let store = MemoryStore::new();
+    let idle = saved_long_ago(&store, Duration::minutes(10), Duration::minutes(10)).await;
+    let old = saved_long_ago(&store, Duration::hours(3), Duration::minutes(1)).await;
+    let record = |id: &SessionId| {
+        let store = store.clone();
+        let hash = id.hash();
+        async move { store.load(&hash).await.expect("load").expect("stored") }
+    };
+    let (idle, old) = (record(&idle).await, record(&old).await);
+    let handle = |config| Session::new(store.clone(), config);
+    let default = handle(SessionConfig::default());
+    assert!(default.accepts(&idle) && default.accepts(&old));
+    let short_idle = handle(config(Duration::minutes(5), None));
+    assert!(!short_idle.accepts(&idle) && short_idle.accepts(&old));
+    let short_life = handle(config(Duration::minutes(30), Some(Duration::hours(2))));
+    assert!(short_life.accepts(&idle) && !short_life.accepts(&old));
+    let mut pointer = idle.clone();
+    pointer.moved_to = Some(old.id);
+    assert!(
+        !default.accepts(&pointer),
+        "a rotated-away id's pointer is no session"
+    );
+}
