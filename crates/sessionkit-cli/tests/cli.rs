@@ -349,7 +349,14 @@ async fn list_pages_past_rotated_away_ids_to_fill_its_limit() {
         "the hash it names is the session: {show:?}"
     );
     for (limit, rows) in [("3", 3), ("6", 6), ("100", 6)] {
-        let list = json(&sessionkit(&url, &["list", "--limit", limit, "--json"]));
+        let out = sessionkit(&url, &["list", "--limit", limit, "--json"]);
+        let note = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert_eq!(
+            note.contains("there are more"),
+            limit == "3",
+            "--limit {limit}: {note:?}"
+        );
+        let list = json(&out);
         assert_eq!(list.as_array().map(Vec::len), Some(rows), "--limit {limit}");
     }
     let out = sessionkit(&url, &["list", "--limit", "0"]);

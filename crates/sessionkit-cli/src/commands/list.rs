@@ -31,10 +31,16 @@ pub(crate) async fn run(
             let listing = store
                 .listing()
                 .ok_or_else(|| Failure::unsupported(store, "enumerate sessions"))?;
-            live_sessions(listing, limit).await?
+            // One more than shown, to know whether there are more.
+            live_sessions(listing, limit.saturating_add(1)).await?
         }
     };
+    let more = records.len() > limit;
     records.truncate(limit);
+    if more {
+        // On stderr: the table and the JSON on stdout stay what scripts read.
+        eprintln!("sessionkit: showing the first {limit} sessions; there are more (--limit)");
+    }
     if json {
         let rows: Vec<_> = records.iter().map(output::record_json).collect();
         output::json(&serde_json::Value::Array(rows), false)
