@@ -571,6 +571,31 @@ async fn device(
     browser
 }
 
+/// Submits "log out all other devices" from `from`: each of `ended` is logged out, and
+/// the session kept (`from`'s, as `kept` holds it when given) is still user1's, alone.
+async fn log_out_other_devices(
+    from: &mut Browser,
+    kept: Option<&mut Browser>,
+    ended: &mut [&mut Browser],
+) {
+    let page = from
+        .submit("/sessions", "/sessions/logout_others", &[])
+        .await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER);
+    for browser in ended {
+        assert!(browser
+            .get("/profile")
+            .await
+            .contains("You are not logged in"));
+    }
+    let kept = kept.unwrap_or(from);
+    assert!(kept.get("/profile").await.contains("Logged in as user1"));
+    assert!(kept
+        .get("/sessions")
+        .await
+        .contains("You are logged in on 1 device."));
+}
+
 fn revoke_hashes(page: &Page) -> Vec<String> {
     page.body
         .split(r#"name="session" value=""#)
@@ -685,23 +710,7 @@ async fn sessions_across_devices(url: &str) {
         .get("/sessions")
         .await
         .contains("You are logged in on 3 devices."));
-    let page = laptop
-        .submit("/sessions", "/sessions/logout_others", &[])
-        .await;
-    assert_eq!(page.status, StatusCode::SEE_OTHER);
-    assert!(phone
-        .get("/profile")
-        .await
-        .contains("You are not logged in"));
-    assert!(tablet
-        .get("/profile")
-        .await
-        .contains("You are not logged in"));
-    assert!(laptop.get("/profile").await.contains("Logged in as user1"));
-    assert!(laptop
-        .get("/sessions")
-        .await
-        .contains("You are logged in on 1 device."));
+    log_out_other_devices(&mut laptop, None, &mut [&mut phone, &mut tablet]).await;
     assert!(other_user
         .get("/profile")
         .await
@@ -750,19 +759,7 @@ async fn a_request_with_the_pre_login_cookie_keeps_its_own_session(url: &str) {
         1,
         "only the phone gets a revoke button"
     );
-    let page = in_flight
-        .submit("/sessions", "/sessions/logout_others", &[])
-        .await;
-    assert_eq!(page.status, StatusCode::SEE_OTHER);
-    assert!(phone
-        .get("/profile")
-        .await
-        .contains("You are not logged in"));
-    assert!(laptop.get("/profile").await.contains("Logged in as user1"));
-    assert!(laptop
-        .get("/sessions")
-        .await
-        .contains("You are logged in on 1 device."));
+    log_out_other_devices(&mut in_flight, Some(&mut laptop), &mut [&mut phone]).await;
 }
 
 #[tokio::test]

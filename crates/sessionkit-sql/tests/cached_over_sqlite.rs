@@ -28,13 +28,8 @@ async fn store() -> Option<CachedStore<MemoryStore, SqliteStore>> {
 /// Overwrites the stored bytes of `id`'s row with bytes that are not a record (the
 /// corrupt-data cases of both suites).
 async fn corrupt(store: CachedStore<MemoryStore, SqliteStore>, id: IdHash) {
-    let done = sqlx::query("UPDATE sessions SET data = ?1 WHERE id_hash = ?2")
-        .bind(common::garbage())
-        .bind(common::key(&id))
-        .execute(store.durable().pool())
-        .await
-        .expect("overwrite the stored bytes");
-    assert_eq!(done.rows_affected(), 1, "the corrupted row exists");
+    let sql = "UPDATE sessions SET data = ?1 WHERE id_hash = ?2";
+    common::overwrite_row!(store.durable().pool(), sql, &id);
     // The cache's copy is intact; forget it (an eviction) so the bytes are read.
     store.cache().delete(&id).await.expect("evict");
 }

@@ -79,13 +79,8 @@ async fn drop_table(store: &MySqlStore) {
 /// corrupt-data cases of both suites).
 async fn corrupt(store: MySqlStore, id: IdHash) {
     let t = store.table_name().to_owned();
-    let done = sqlx::query(&format!("UPDATE `{t}` SET data = ? WHERE id_hash = ?"))
-        .bind(common::garbage())
-        .bind(common::key(&id))
-        .execute(store.pool())
-        .await
-        .expect("overwrite the stored bytes");
-    assert_eq!(done.rows_affected(), 1, "the corrupted row exists");
+    let sql = format!("UPDATE `{t}` SET data = ? WHERE id_hash = ?");
+    common::overwrite_row!(store.pool(), &sql, &id);
 }
 
 sessionkit_testkit::store_conformance!(store(), corrupt = corrupt);

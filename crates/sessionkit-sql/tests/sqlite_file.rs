@@ -64,13 +64,8 @@ async fn done(store: &SqliteStore) {
 /// corrupt-data cases of both suites).
 async fn corrupt(store: SqliteStore, id: IdHash) {
     let t = store.table_name().to_owned();
-    let done = sqlx::query(&format!("UPDATE \"{t}\" SET data = ?1 WHERE id_hash = ?2"))
-        .bind(common::garbage())
-        .bind(common::key(&id))
-        .execute(store.pool())
-        .await
-        .expect("overwrite the stored bytes");
-    assert_eq!(done.rows_affected(), 1, "the corrupted row exists");
+    let sql = format!("UPDATE \"{t}\" SET data = ?1 WHERE id_hash = ?2");
+    common::overwrite_row!(store.pool(), &sql, &id);
 }
 
 sessionkit_testkit::store_conformance!(store(), corrupt = corrupt);

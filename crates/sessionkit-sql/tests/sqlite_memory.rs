@@ -19,13 +19,8 @@ async fn store() -> Option<SqliteStore> {
 /// Overwrites the stored bytes of `id`'s row with bytes that are not a record (the
 /// corrupt-data cases of both suites).
 async fn corrupt(store: SqliteStore, id: IdHash) {
-    let done = sqlx::query("UPDATE sessions SET data = ?1 WHERE id_hash = ?2")
-        .bind(common::garbage())
-        .bind(common::key(&id))
-        .execute(store.pool())
-        .await
-        .expect("overwrite the stored bytes");
-    assert_eq!(done.rows_affected(), 1, "the corrupted row exists");
+    let sql = "UPDATE sessions SET data = ?1 WHERE id_hash = ?2";
+    common::overwrite_row!(store.pool(), sql, &id);
 }
 
 sessionkit_testkit::store_conformance!(store(), corrupt = corrupt);

@@ -73,6 +73,24 @@ pub(crate) fn garbage() -> Vec<u8> {
     b"\x01{\"id\": not json \xff".to_vec()
 }
 
+/// Overwrites the stored bytes of one row with [`garbage`], for the corrupt-data cases
+/// of both suites: `$sql` is the dialect's `UPDATE … SET data = <1st> WHERE id_hash =
+/// <2nd>` on the store's table, run on `$pool`.
+#[allow(unused_macros)] // test files without a SQL store of their own do not use it
+macro_rules! overwrite_row {
+    ($pool:expr, $sql:expr, $id:expr) => {{
+        let done = sqlx::query($sql)
+            .bind(common::garbage())
+            .bind(common::key($id))
+            .execute($pool)
+            .await
+            .expect("overwrite the stored bytes");
+        assert_eq!(done.rows_affected(), 1, "the corrupted row exists");
+    }};
+}
+#[allow(unused_imports)]
+pub(crate) use overwrite_row;
+
 /// One row of the bulk test, as bound values.
 #[derive(Debug, Clone)]
 pub(crate) struct BulkRow {
