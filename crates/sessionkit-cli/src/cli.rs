@@ -19,7 +19,8 @@ pub(crate) struct Cli {
     #[arg(long, env = "SESSIONKIT_STORE", global = true, hide_env_values = true)]
     pub(crate) store: Option<String>,
 
-    /// Print JSON instead of tables (for scripts).
+    /// Print JSON instead of tables (for scripts); a failure is then also printed as
+    /// `{"ok": false, "error": …, "exit_code": …}` on standard output.
     #[arg(long, global = true)]
     pub(crate) json: bool,
 

@@ -155,6 +155,7 @@ async fn exercise_store(url: &str, expires_by_itself: bool) {
         // entry is only pruned a minute after it was added).
         let cleared = json(&sessionkit(url, &["clear-expired", "--json"]));
         assert!(cleared["index_entries_pruned"].is_u64(), "{cleared}");
+        assert_eq!(cleared["expires_by_itself"], true, "{cleared}");
         let out = stdout(&sessionkit(url, &["clear-expired"]));
         assert!(out.contains("expires sessions by itself"), "{out}");
     } else {
@@ -166,6 +167,7 @@ async fn exercise_store(url: &str, expires_by_itself: bool) {
             cleared["deleted"].as_u64().expect("deleted") >= 25,
             "{cleared}"
         );
+        assert_eq!(cleared["expires_by_itself"], false, "{cleared}");
         let again = stdout(&sessionkit(url, &["clear-expired"]));
         assert!(
             again.starts_with("deleted 0 expired sessions in"),
@@ -640,4 +642,13 @@ async fn an_empty_user_name_and_a_memory_store_are_usage_errors() {
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains("inside the application's process"), "{err}");
     }
+    // With --json, a failure is JSON on standard output as well.
+    let out = sessionkit("memory://", &["list", "--json"]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let failed: Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
+    assert_eq!(failed["ok"], false);
+    assert_eq!(failed["exit_code"], 2);
+    assert!(failed["error"]
+        .as_str()
+        .is_some_and(|e| e.contains("inside the application's process")));
 }

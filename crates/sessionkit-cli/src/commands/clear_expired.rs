@@ -24,6 +24,9 @@ pub(crate) async fn run(store: &AnyStore, batch: u64, json: bool) -> Result<(), 
         return line(serde_json::json!({
             "ok": true,
             "deleted": deleted.unwrap_or(0),
+            // The store deletes expired sessions itself (Redis, Memcached): 0 above
+            // says nothing was left for this command, not that nothing expired.
+            "expires_by_itself": deleted.is_none(),
             "index_entries_pruned": pruned,
             "seconds": secs,
         }));
