@@ -44,7 +44,7 @@ impl IntoResponse for AppError {
             // ended by a concurrent logout, 500 otherwise; it logs the details.
             Self::Session(e) => e.into_response(),
             Self::Store(e) => {
-                tracing::error!(error = %sessionkit::ErrorChain(&e), "session store call failed");
+                tracing::error!(error = %e.for_log(), "session store call failed");
                 let body =
                     page::error_page("Session storage is unavailable. Please try again shortly.");
                 (StatusCode::SERVICE_UNAVAILABLE, body).into_response()

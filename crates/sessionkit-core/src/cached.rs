@@ -188,7 +188,7 @@ impl<C: SessionStore, D: SessionStore> CachedStore<C, D> {
         match call.await {
             Err(e) if !matches!(e, StoreError::Exists | StoreError::Corrupt(_)) => {
                 crate::metrics::cache("error");
-                tracing::error!(op, error = %crate::ErrorChain(&e), "session cache failed; the durable store answers");
+                tracing::error!(op, error = %e.for_log(), "session cache failed; the durable store answers");
                 *lock(&self.inner.paused_until) = Some(Instant::now() + self.retry_after());
                 None
             }

@@ -104,7 +104,7 @@ pub fn spawn(store: impl SessionStore, every: Duration, batch: u64) -> Cleanup {
                     tracing::debug!(deleted = n, "expired sessions deleted");
                 }
                 Err(e) => {
-                    tracing::error!(error = %crate::ErrorChain(&e), "deleting expired sessions failed; retrying next run")
+                    tracing::error!(error = %e.for_log(), "deleting expired sessions failed; retrying next run")
                 }
             }
         }

@@ -83,6 +83,10 @@ pub(crate) struct State {
     /// another user): nothing of the old record but a pointer to the new one remains.
     /// It holds where that login's `Clear` is among `changes`.
     pub(crate) restart: Option<usize>,
+    /// The browser's cookie may already name another session than the one presented
+    /// (a login as another user ended it, or another request's save superseded this
+    /// one's): this request leaves that cookie alone, even when it logs out.
+    cookie_taken_over: bool,
 }
 
 impl State {
@@ -97,6 +101,7 @@ impl State {
     pub(crate) fn new() -> Self {
         Self {
             client_has_cookie: false,
+            cookie_taken_over: false,
             id_read: false,
             restart: None,
             incoming: None,
@@ -157,7 +162,7 @@ impl State {
         });
         if doomed.is_some() {
             self.flushed = doomed;
-        } else {
+        } else if !self.cookie_taken_over {
             // The cookie named no live session (unknown, expired, revoked): nothing to
             // delete, but the client's cookie goes all the same (C6).
             self.remove_cookie();
@@ -337,7 +342,7 @@ impl Session {
             }
             Ok(Err(e)) => {
                 metrics::store_call(op, seconds, Some("error"));
-                tracing::error!(op, error = %crate::ErrorChain(&e), "session store call failed");
+                tracing::error!(op, error = %e.for_log(), "session store call failed");
                 Err(Error::Store(e))
             }
             Err(_) => {
@@ -441,6 +446,7 @@ impl Session {
                     "session id was ended by a login as another user; starting an empty session"
                 );
                 state.forwarded = false;
+                state.cookie_taken_over = true;
                 Ok(None)
             }
             record => {
@@ -1100,6 +1106,7 @@ impl Session {
     /// response leaves the browser's cookie, now the other user's, alone.
     fn superseded(&self, state: &mut State, dropped_changes: bool) -> Result<(), Error> {
         state.cookie = CookieAction::Keep;
+        state.cookie_taken_over = true;
         self.ended_elsewhere(state, dropped_changes)
     }
 

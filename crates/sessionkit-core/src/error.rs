@@ -40,7 +40,9 @@ pub enum Error {
 /// cause whose text the message already ends with is not repeated), for log lines and
 /// error messages: a store's own message ("no such table", "Connection refused") is the
 /// cause of [`StoreError::Backend`], which alone says only what the store was doing.
-/// Store errors carry no session id or secret, and neither do their causes.
+/// Causes are shown as they are: a `serde_json` error, say, quotes the value it failed
+/// on. For log lines of store failures use [`StoreError::for_log`], which walks only a
+/// backend's causes (they carry no session id, data or secret).
 ///
 /// # Examples
 ///

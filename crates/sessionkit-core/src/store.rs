@@ -39,6 +39,26 @@ impl StoreError {
         Self::Corrupt(CodecError::Inconsistent(what))
     }
 
+    /// This error for a log line: a backend failure with its causes (the driver's own
+    /// message: "no such table", "Connection refused"), any other kind with its message
+    /// alone (a corrupt record's decode error may quote the stored bytes).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use sessionkit_core::store::StoreError;
+    ///
+    /// let refused = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "Connection refused");
+    /// let e = StoreError::backend("loading a session", refused);
+    /// assert_eq!(
+    ///     e.for_log().to_string(),
+    ///     "session store failed: loading a session: Connection refused"
+    /// );
+    /// ```
+    pub fn for_log(&self) -> StoreErrorLog<'_> {
+        StoreErrorLog(self)
+    }
+
     /// Wraps a backend error with what the store was doing.
     pub fn backend(
         context: &'static str,
@@ -47,6 +67,19 @@ impl StoreError {
         Self::Backend {
             context,
             source: source.into(),
+        }
+    }
+}
+
+/// A [`StoreError`] as [`StoreError::for_log`] shows it.
+#[derive(Debug, Clone, Copy)]
+pub struct StoreErrorLog<'a>(&'a StoreError);
+
+impl fmt::Display for StoreErrorLog<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            StoreError::Backend { .. } => crate::ErrorChain(self.0).fmt(f),
+            other => other.fmt(f),
         }
     }
 }

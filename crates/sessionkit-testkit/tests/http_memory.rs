@@ -106,3 +106,38 @@ async fn save_touch_and_delete_failures_after_a_good_load_fail_closed() {
     assert_eq!(after, before, "the stored record is unchanged");
     assert_eq!(c.get_as("/get/k", &cookie).await.ok().body, "v");
 }
+
+/// A stored value read as the wrong type is an error the log names by its key, never by
+/// its value (the deserializer's message quotes the value).
+#[tokio::test]
+async fn a_value_of_the_wrong_type_is_logged_by_its_key_never_its_value() {
+    use axum::routing::get;
+    use sessionkit::Session;
+
+    const VALUE: &str = "tok_LIVE_a_secret_of_the_user";
+    let (logs, _guard) = sessionkit_testkit::http::logs::LogCapture::start();
+    let router = axum::Router::new()
+        .route(
+            "/set",
+            get(|s: Session| async move { s.insert("api_token", VALUE).await.map(|()| "ok") }),
+        )
+        .route(
+            "/number",
+            get(|s: Session| async move {
+                let n: Option<i64> = s.get("api_token").await?;
+                Ok::<_, sessionkit::Error>(format!("{n:?}"))
+            }),
+        )
+        .layer(SessionLayer::new(MemoryStore::new()));
+    let mut c = Client::new(router);
+    c.get("/set").await.ok().new_cookie();
+    let r = c.get("/number").await;
+    assert_eq!(r.status, 500, "{}", r.body);
+    assert!(!r.body.contains(VALUE), "{}", r.body);
+    let lines = logs.lines();
+    assert!(
+        lines.iter().any(|l| l.contains("`api_token`")),
+        "the key is named: {lines:?}"
+    );
+    logs.assert_never_logged(&[VALUE.to_owned()]);
+}

@@ -108,6 +108,19 @@ pub async fn rotate(session: &Session) -> Result<(), Error> {
     session.remove_value(CSRF_SECRET_KEY).await.map(drop)
 }
 
+/// Whether a body error is a size limit tripping: this layer's own, or one outside it
+/// (a `RequestBodyLimit` around the router), which arrives wrapped in the body's error.
+pub(crate) fn over_limit(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut next = Some(e);
+    while let Some(error) = next {
+        if error.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        next = error.source();
+    }
+    false
+}
+
 /// Whether `presented` is a valid masked token for the session's secret.
 ///
 /// # Errors
@@ -444,7 +457,7 @@ where
                 .map_err(|e| {
                     // Over the limit, or a body that broke off or was malformed (bad
                     // chunked encoding): 413 for the one, 400 for the other.
-                    if e.is::<http_body_util::LengthLimitError>() {
+                    if over_limit(&*e) {
                         Rejection::BodyTooLarge
                     } else {
                         Rejection::UnreadableBody

@@ -664,7 +664,14 @@ impl Shared {
             }
             Ok(None) => {}
             Err(e) => {
-                tracing::error!(error = %sessionkit_core::ErrorChain(&e), "session could not be saved; failing closed");
+                match &e {
+                    SessionError::Engine(sessionkit_core::Error::Store(store)) => {
+                        tracing::error!(error = %store.for_log(), "session could not be saved; failing closed");
+                    }
+                    other => {
+                        tracing::error!(error = %other, "session could not be saved; failing closed");
+                    }
+                }
                 res = (self.on_error)(&e).map(B::from);
             }
         }

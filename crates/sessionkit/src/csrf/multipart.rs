@@ -139,7 +139,7 @@ impl Read {
                 }
                 Err(e) => {
                     let e: Box<dyn std::error::Error + Send + Sync> = e.into();
-                    self.failed = Some(e.is::<http_body_util::LengthLimitError>());
+                    self.failed = Some(super::over_limit(&*e));
                     return Some(Err(Stopped));
                 }
             }

@@ -508,3 +508,27 @@ pub async fn corrupt_stored_record_gives_an_empty_session_and_a_warning_naming_n
     assert_eq!(again.body, NONE, "the corrupt id finds nothing afterwards");
     logs.assert_never_logged(&[cookie, id]);
 }
+
+/// C6 against a login race: a handler that reads the session and then logs out, sent
+/// with the cookie of a session that a login as another user on the same browser has
+/// just ended (inside the grace window), leaves the browser's cookie alone: the browser
+/// holds the new user's cookie by now, and removing it would log that user out. (A
+/// logout that never reads the session cannot know; it removes the cookie, as
+/// Django's does.)
+pub async fn a_logout_racing_a_login_as_another_user_leaves_the_new_cookie_alone(subject: Subject) {
+    if subject.skip_cookie_store("has no server-side record to tell a replaced cookie by") {
+        return;
+    }
+    let mut c = subject.client();
+    c.get("/login/alice").await.ok().new_cookie();
+    let alices = c.expect_cookie();
+    c.get("/login/bob").await.ok().new_cookie();
+    let r = c.get_as("/read_then_logout", &alices).await.ok();
+    assert_eq!(r.body, NONE, "alice's session is over, bob's is not hers");
+    assert!(
+        r.session_cookie().is_none(),
+        "alice's replaced cookie: {:?}",
+        r.session_cookie()
+    );
+    assert_eq!(c.get("/whoami").await.ok().body, "bob");
+}
