@@ -451,8 +451,17 @@ impl Session {
 
     /// Deletes the session: its data, its stored record (at save) and its cookie. The
     /// handle starts over as a new, empty session without an id.
+    ///
+    /// The session is loaded first (one store call, unless the handler used it
+    /// already): a request that presented an id rotated away moments ago ends the
+    /// session that id became, not only the pointer the rotation left; and one whose
+    /// session a login as another user ended (the browser holds that user's cookie by
+    /// now) deletes nothing and leaves the cookie alone. If the load fails, the
+    /// request ends as any failed session does (the layer's error response).
     pub async fn flush(&self) {
         let mut state = self.state().await;
+        // A failed load sets `failed`, which the end of the request reports.
+        let _ = self.ensure_loaded(&mut state).await;
         state.flush();
     }
 

@@ -161,6 +161,7 @@ macro_rules! http_conformance {
             two_clients_each_see_only_their_own_session
             corrupt_stored_record_gives_an_empty_session_and_a_warning_naming_no_id
             a_logout_racing_a_login_as_another_user_leaves_the_new_cookie_alone
+            a_logout_with_a_just_rotated_id_ends_the_session_it_became
             // Cookie attributes and configuration (D1, D9, E).
             default_cookie_attributes_are_safe
             every_cookie_attribute_is_configurable_on_set_and_removal_cookies

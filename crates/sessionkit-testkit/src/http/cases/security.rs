@@ -509,12 +509,10 @@ pub async fn corrupt_stored_record_gives_an_empty_session_and_a_warning_naming_n
     logs.assert_never_logged(&[cookie, id]);
 }
 
-/// C6 against a login race: a handler that reads the session and then logs out, sent
-/// with the cookie of a session that a login as another user on the same browser has
-/// just ended (inside the grace window), leaves the browser's cookie alone: the browser
-/// holds the new user's cookie by now, and removing it would log that user out. (A
-/// logout that never reads the session cannot know; it removes the cookie, as
-/// Django's does.)
+/// C6 against a login race: a logout sent with the cookie of a session that a login as
+/// another user on the same browser has just ended (inside the grace window) leaves the
+/// browser's cookie alone, whether the handler read the session first or not: the
+/// browser holds the new user's cookie by now, and removing it would log that user out.
 pub async fn a_logout_racing_a_login_as_another_user_leaves_the_new_cookie_alone(subject: Subject) {
     if subject.skip_cookie_store("has no server-side record to tell a replaced cookie by") {
         return;
@@ -530,5 +528,30 @@ pub async fn a_logout_racing_a_login_as_another_user_leaves_the_new_cookie_alone
         "alice's replaced cookie: {:?}",
         r.session_cookie()
     );
+    let r = c.get_as("/logout", &alices).await.ok();
+    assert!(r.session_cookie().is_none(), "{:?}", r.session_cookie());
     assert_eq!(c.get("/whoami").await.ok().body, "bob");
+}
+
+/// C6 with rotation: a logout sent with the id a login rotated away moments ago
+/// (inside the grace window, same browser) ends the session that id became, not only
+/// the pointer the rotation left behind; the browser's cookie is removed.
+pub async fn a_logout_with_a_just_rotated_id_ends_the_session_it_became(subject: Subject) {
+    if subject.skip_cookie_store("has no server-side record to forward from") {
+        return;
+    }
+    let mut c = subject.client();
+    c.get("/insert/cart/apple").await.ok().new_cookie();
+    let before_login = c.expect_cookie();
+    c.get("/login/alice").await.ok().new_cookie();
+    let after_login = c.expect_cookie();
+    let r = c.get_as("/logout", &before_login).await.ok();
+    assert!(
+        r.session_cookie().is_some_and(|s| s.is_removal()),
+        "{:?}",
+        r.session_cookie()
+    );
+    let r = c.get_as("/whoami", &after_login).await.ok();
+    assert_eq!(r.body, "anonymous", "the logged-in session is over");
+    assert_eq!(c.get_as("/get/cart", &after_login).await.ok().body, NONE);
 }
