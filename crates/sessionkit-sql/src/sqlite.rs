@@ -193,6 +193,22 @@ fn is_busy(code: Option<&str>) -> bool {
         .is_some_and(|c| c & 0xff == 5)
 }
 
+/// Creates a database file that does not exist yet as an empty file only its owner
+/// can read (mode 0600 on Unix), before SQLite creates it with the process's default
+/// (often world-readable) mode: it holds sessions. SQLite gives its `-wal` and `-shm`
+/// files the database file's mode. Any failure is left to the open that follows,
+/// which reports it (a missing folder, say).
+fn create_private(path: &std::path::Path) {
+    let mut file = std::fs::OpenOptions::new();
+    file.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        file.mode(0o600);
+    }
+    let _ = file.open(path);
+}
+
 fn is_memory(url: &str) -> bool {
     let rest = url.trim_start_matches("sqlite:").trim_start_matches("//");
     rest.is_empty() || rest.starts_with(":memory:") || rest.contains("mode=memory")
@@ -230,6 +246,7 @@ impl SqliteStore {
                 .connect_with(connect)
                 .await
         } else {
+            create_private(connect.get_filename());
             // Several processes opening one new file at once: switching it to WAL can
             // meet "database is locked" without SQLite's busy timeout applying. Such an
             // open is tried again, for as long as the busy timeout.

@@ -76,6 +76,31 @@ async fn sql_specific_behaviours() {
     common::check_sql_specifics(&store).await;
 }
 
+/// The database file and SQLite's `-wal` and `-shm` files hold sessions: only their
+/// owner may read them, whatever the process's umask.
+#[cfg(unix)]
+#[tokio::test]
+async fn a_new_database_file_and_its_wal_are_readable_by_their_owner_only() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let Some(store) = store().await else { return };
+    sessionkit_core::SessionStore::create(&store, &common::record(time::Duration::hours(1), None))
+        .await
+        .expect("create");
+    let mut conn = store.pool().acquire().await.expect("a connection");
+    let file: String =
+        sqlx::query_scalar("SELECT file FROM pragma_database_list WHERE name = 'main'")
+            .fetch_one(&mut *conn)
+            .await
+            .expect("the database file");
+    for path in [file.clone(), format!("{file}-wal"), format!("{file}-shm")] {
+        let mode = std::fs::metadata(&path)
+            .expect("exists")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o077, 0, "{path}: mode {:o}", mode & 0o777);
+    }
+}
+
 #[tokio::test]
 async fn connections_are_tuned_for_a_web_server() {
     let Some(store) = store().await else { return };

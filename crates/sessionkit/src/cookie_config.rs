@@ -140,52 +140,49 @@ impl CookieConfig {
     /// The value of the first cookie named exactly like the session cookie, across
     /// every `Cookie` header. Oversized values are ignored.
     pub(crate) fn find<'h>(&self, headers: &'h HeaderMap) -> Option<&'h str> {
-        let value = headers
+        self.values(headers).next()
+    }
+
+    /// Every value of a cookie named exactly like the session cookie, across every
+    /// `Cookie` header, in the order sent. A browser sends two when another site of
+    /// the domain (or a longer `Path`) set a cookie of the same name: the session's
+    /// is the one that reads, not necessarily the first.
+    pub(crate) fn values<'a, 'h: 'a>(
+        &'a self,
+        headers: &'h HeaderMap,
+    ) -> impl Iterator<Item = &'h str> + 'a {
+        headers
             .get_all(http::header::COOKIE)
             .iter()
-            .find_map(|h| self.value_in(h))?;
-        usable(value)
+            .flat_map(move |header| self.values_in(header))
     }
 
-    /// [`CookieConfig::find`] within one `Cookie` header.
-    pub(crate) fn find_in<'h>(&self, header: &'h HeaderValue) -> Option<&'h str> {
-        usable(self.value_in(header)?)
-    }
-
-    /// The value of the first pair in one `Cookie` header named exactly like the
-    /// session cookie, without surrounding blanks and quotes. It trims bytes, not
-    /// characters: in visible ASCII the two are the same.
-    fn value_in<'h>(&self, header: &'h HeaderValue) -> Option<&'h str> {
-        match header.to_str() {
-            Ok(text) => text.split(';').find_map(|pair| {
+    /// [`CookieConfig::values`] within one `Cookie` header: each pair named exactly
+    /// like the session cookie, its value without surrounding blanks and quotes. It is
+    /// read byte by byte, pair by pair, so that a header with bytes outside visible
+    /// ASCII (another cookie's UTF-8 value, `lang=café`) does not hide the session
+    /// cookie; a pair of this name whose own value has such bytes is skipped (no
+    /// session id has them), as are oversized values.
+    pub(crate) fn values_in<'a, 'h: 'a>(
+        &'a self,
+        header: &'h HeaderValue,
+    ) -> impl Iterator<Item = &'h str> + 'a {
+        header
+            .as_bytes()
+            .split(|&b| b == b';')
+            .filter_map(move |pair| {
                 // A valid cookie name has no '=', so this is "the name, then '='".
                 let value = pair
                     .trim_ascii_start()
-                    .strip_prefix(self.name.as_str())?
-                    .strip_prefix('=')?;
-                Some(unquoted(value.trim_ascii()))
-            }),
-            Err(_) => self.value_in_bytes(header.as_bytes()),
-        }
-    }
-
-    /// [`CookieConfig::value_in`] for a header with bytes outside visible ASCII (rare:
-    /// another cookie's UTF-8 value, `lang=café`), read pair by pair so those bytes do
-    /// not hide the session cookie; a pair of this name whose own value has such bytes
-    /// is skipped (no session id has them).
-    fn value_in_bytes<'h>(&self, header: &'h [u8]) -> Option<&'h str> {
-        header.split(|&b| b == b';').find_map(|pair| {
-            let value = pair
-                .trim_ascii_start()
-                .strip_prefix(self.name.as_bytes())?
-                .strip_prefix(b"=")?
-                .trim_ascii();
-            let visible = value
-                .iter()
-                .all(|&b| b == b'\t' || (0x20..0x7f).contains(&b));
-            let value = std::str::from_utf8(value).ok().filter(|_| visible)?;
-            Some(unquoted(value))
-        })
+                    .strip_prefix(self.name.as_bytes())?
+                    .strip_prefix(b"=")?
+                    .trim_ascii();
+                let visible = value
+                    .iter()
+                    .all(|&b| b == b'\t' || (0x20..0x7f).contains(&b));
+                let value = std::str::from_utf8(value).ok().filter(|_| visible)?;
+                usable(unquoted(value))
+            })
     }
 
     fn build<'c>(&self, value: String) -> cookie::CookieBuilder<'c> {
@@ -438,9 +435,9 @@ mod tests {
         assert_eq!(find("id =abc"), None);
         assert_eq!(find("ID=abc"), None);
         assert_eq!(find("id"), None);
-        // The first pair named "id" decides, even when it is empty or only quotes.
-        assert_eq!(find("id=; id=abc"), None);
-        assert_eq!(find("id=\"\"; id=abc"), None);
+        // An empty or quotes-only value is no value: the next pair named "id" is read.
+        assert_eq!(find("id=; id=abc").as_deref(), Some("abc"));
+        assert_eq!(find("id=\"\"; id=abc").as_deref(), Some("abc"));
         assert_eq!(find("id=\"\"\""), None);
         assert_eq!(find(""), None);
     }

@@ -15,13 +15,15 @@ use crate::layer::Shared;
 /// The longest user agent kept with a session, in bytes.
 const MAX_USER_AGENT: usize = 256;
 
-/// Where the session id comes from.
+/// Where the session id comes from: searched on first use, where the first value of
+/// the session cookie's name that reads as a session decides (a cookie of the same
+/// name that another site of the domain set cannot hide the session's).
 enum Cookie {
-    /// The request's only `Cookie` header, searched on first use.
+    /// The request's only `Cookie` header.
     Header(HeaderValue),
-    /// The session cookie's value, found at once among several `Cookie` headers
-    /// (HTTP/2 clients may split cookies into one header each).
-    Value(HeaderValue),
+    /// Several `Cookie` headers (HTTP/2 clients may split cookies into one header
+    /// each), at least one with the session cookie's name.
+    Headers(Vec<HeaderValue>),
 }
 
 /// Where the client's address comes from.
@@ -58,8 +60,7 @@ impl RawRequest {
             (Some(_), Some(_)) => shared
                 .cookie
                 .find(headers)
-                .and_then(|value| HeaderValue::from_str(value).ok())
-                .map(Cookie::Value),
+                .map(|_| Cookie::Headers(headers.get_all(COOKIE).iter().cloned().collect())),
         };
         let address = match &shared.client_ip_header {
             Some(name) => headers.get(name).cloned().map(Address::Header),
@@ -104,11 +105,14 @@ impl Presented for RawRequest {
 
     fn id(&self) -> Option<SessionId> {
         let shared = &self.shared;
-        let value = match self.cookie.as_ref()? {
-            Cookie::Header(header) => shared.cookie.find_in(header)?,
-            Cookie::Value(value) => value.to_str().ok()?,
-        };
-        shared.read_id(value, self.slot.as_deref())
+        let read = |value: &str| shared.read_id(value, self.slot.as_deref());
+        match self.cookie.as_ref()? {
+            Cookie::Header(header) => shared.cookie.values_in(header).find_map(read),
+            Cookie::Headers(headers) => headers
+                .iter()
+                .flat_map(|header| shared.cookie.values_in(header))
+                .find_map(read),
+        }
     }
 
     fn client(&self) -> Option<ClientInfo> {
