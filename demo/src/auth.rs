@@ -49,6 +49,8 @@ pub struct User {
 #[derive(Debug, Clone)]
 pub struct Users {
     by_name: HashMap<String, User>,
+    /// The tutorial's built-in accounts (the login page may show them).
+    built_in: bool,
 }
 
 /// The tutorial's accounts, as argon2id hashes (m=19456 KiB, t=2, p=1) of
@@ -69,9 +71,20 @@ impl Users {
     /// user), `admin`/`adminpass` (role admin).
     pub fn defaults() -> Self {
         // The embedded list is checked by a test; an empty set is the safe fallback.
-        Self::parse(DEFAULT_USERS).unwrap_or_else(|_| Self {
+        let users = Self::parse(DEFAULT_USERS).unwrap_or_else(|_| Self {
             by_name: HashMap::new(),
-        })
+            built_in: false,
+        });
+        Self {
+            built_in: true,
+            ..users
+        }
+    }
+
+    /// Whether these are the tutorial's built-in accounts, whose passwords the login
+    /// page shows; never for accounts from a users file.
+    pub fn are_built_in(&self) -> bool {
+        self.built_in
     }
 
     /// Accounts from text: one `username:role:phc` per line, where role is `admin` or
@@ -136,7 +149,10 @@ impl Users {
         if by_name.is_empty() {
             return Err("no accounts in the file".to_owned());
         }
-        Ok(Self { by_name })
+        Ok(Self {
+            by_name,
+            built_in: false,
+        })
     }
 
     /// Accounts from a file (see [`Users::parse`]).
@@ -220,10 +236,18 @@ pub(crate) struct LoginForm {
 }
 
 /// `GET /login`
-pub(crate) async fn login_form(session: Session) -> Result<Html<String>, AppError> {
+pub(crate) async fn login_form(
+    State(state): State<AppState>,
+    session: Session,
+) -> Result<Html<String>, AppError> {
     let frame = page::frame(&session).await?;
     let token = csrf::token(&session).await?;
-    Ok(page::login(&frame, &token, None))
+    Ok(page::login(
+        &frame,
+        &token,
+        state.users().are_built_in(),
+        None,
+    ))
 }
 
 /// `POST /login`: on success the id is cycled and the user bound (`Session::login`).
@@ -251,7 +275,8 @@ pub(crate) async fn login(
         None => {
             let frame = page::frame(&session).await?;
             let token = csrf::token(&session).await?;
-            let body = page::login(&frame, &token, Some("Invalid credentials"));
+            let hint = state.users().are_built_in();
+            let body = page::login(&frame, &token, hint, Some("Invalid credentials"));
             Ok((StatusCode::UNAUTHORIZED, body).into_response())
         }
     }

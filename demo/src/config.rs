@@ -206,7 +206,7 @@ pub fn create_data_dir(dir: &Path) -> Result<(), StartupError> {
         .recursive(true)
         .create(dir)
         .map_err(|error| StartupError::Io {
-            what: "cannot create the data folder",
+            what: "SESSIONKIT_DATA_DIR: cannot create the data folder",
             path: dir.display().to_string(),
             error,
         })

@@ -102,10 +102,11 @@ async fn run() -> Result<(), StartupError> {
     } else {
         "the tutorial's"
     };
+    let count = state.users().len();
+    let plural = if count == 1 { "" } else { "s" };
     tracing::info!(
-        "sessionkit demo listening on http://{local} (store: {}; {} accounts, {accounts}; secure cookies: {})",
+        "sessionkit demo listening on http://{local} (store: {}; {count} account{plural}, {accounts}; secure cookies: {})",
         store::describe(&url),
-        state.users().len(),
         if config.sessions.secure { "on" } else { "off" },
     );
     if config.sessions.secure && !local.ip().is_loopback() {

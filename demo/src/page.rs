@@ -154,11 +154,22 @@ pub(crate) fn home(frame: &Frame, greeting: &str) -> Html<String> {
     layout(frame, "Home", &body)
 }
 
-/// `/login`, with an error message after a failed attempt.
-pub(crate) fn login(frame: &Frame, csrf_token: &str, error: Option<&str>) -> Html<String> {
+/// `/login`, with an error message after a failed attempt; `hint` shows the built-in
+/// accounts' passwords.
+pub(crate) fn login(
+    frame: &Frame,
+    csrf_token: &str,
+    hint: bool,
+    error: Option<&str>,
+) -> Html<String> {
     let error = error.map_or_else(String::new, |e| {
         format!(r#"<p class="error">{}</p>"#, escape(e))
     });
+    let hint = if hint {
+        r#"<p class="hint">Demo accounts: user1 / password1, user2 / password2, admin / adminpass.</p>"#
+    } else {
+        ""
+    };
     let body = format!(
         r#"{error}<form method="post" action="/login" class="card">
 <input type="hidden" name="csrf_token" value="{token}">
@@ -166,7 +177,7 @@ pub(crate) fn login(frame: &Frame, csrf_token: &str, error: Option<&str>) -> Htm
 <label>Password <input name="password" type="password" autocomplete="current-password" required></label>
 <button type="submit">Log in</button>
 </form>
-<p class="hint">Demo accounts: user1 / password1, user2 / password2, admin / adminpass.</p>"#,
+{hint}"#,
         token = escape(csrf_token)
     );
     layout(frame, "Log in", &body)

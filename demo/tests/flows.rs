@@ -172,6 +172,36 @@ async fn login_page_shows_a_form_with_a_csrf_token() {
     assert_eq!(page.status, StatusCode::OK);
     assert!(page.contains(r#"name="username""#) && page.contains(r#"name="password""#));
     assert!(!page.csrf_token().is_empty());
+    assert!(page.contains("Demo accounts: user1 / password1"));
+}
+
+/// With accounts from a users file, the login page shows no built-in accounts' hint
+/// (they do not exist there).
+#[tokio::test]
+async fn the_login_page_hints_at_the_built_in_accounts_only_when_they_are_in_use() -> TestResult {
+    let keys = KeyRing::new([SECRET])?;
+    let phc = sessionkit_demo::auth::hash_password("a long passphrase")?;
+    let users = Users::parse(&format!("ada:admin:{phc}"))?;
+    assert!(!users.are_built_in() && Users::defaults().are_built_in());
+    let state = AppState::new(
+        Store::open("memory://", &keys).await?,
+        users,
+        &keys,
+        &SessionSettings::default(),
+    )?;
+    let app = app(state);
+    let mut browser = Browser::new(&app, "test", "192.0.2.1:1000");
+    let page = browser.get("/login").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(!page.contains("Demo accounts"), "{}", page.body);
+    let page = browser.login("user1", "password1").await;
+    assert_eq!(page.status, StatusCode::UNAUTHORIZED);
+    assert!(!page.contains("Demo accounts"), "{}", page.body);
+    assert_eq!(
+        browser.login("ada", "a long passphrase").await.status,
+        StatusCode::SEE_OTHER
+    );
+    Ok(())
 }
 
 #[tokio::test]
