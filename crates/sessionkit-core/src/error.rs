@@ -36,6 +36,28 @@ pub enum Error {
     Random(String),
 }
 
+impl Error {
+    /// This error for a log line: a store failure as [`StoreError::for_log`] shows it
+    /// (with its backend's causes), any other error with its message alone (a value's
+    /// deserialization error quotes the value).
+    pub fn for_log(&self) -> ErrorLog<'_> {
+        ErrorLog(self)
+    }
+}
+
+/// An [`Error`] as [`Error::for_log`] shows it.
+#[derive(Debug, Clone, Copy)]
+pub struct ErrorLog<'a>(&'a Error);
+
+impl std::fmt::Display for ErrorLog<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Error::Store(e) => e.for_log().fmt(f),
+            other => other.fmt(f),
+        }
+    }
+}
+
 /// Shows an error with every cause under it on one line, `outer: inner: innermost` (a
 /// cause whose text the message already ends with is not repeated), for log lines and
 /// error messages: a store's own message ("no such table", "Connection refused") is the

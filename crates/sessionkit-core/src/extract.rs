@@ -60,11 +60,8 @@ impl IntoResponse for crate::Error {
             tracing::warn!(
                 "session ended by another request while this one ran; answered with {status}"
             );
-        } else if let Error::Store(e) = &self {
-            tracing::error!(error = %e.for_log(), "session error answered with {status}");
         } else {
-            // The message alone: a value's deserialization error quotes the value.
-            tracing::error!(error = %self, "session error answered with {status}");
+            tracing::error!(error = %self.for_log(), "session error answered with {status}");
         }
         (status, text).into_response()
     }

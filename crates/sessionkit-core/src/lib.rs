@@ -54,7 +54,7 @@ pub use cached::CachedStore;
 pub use changes::{Changes, Op};
 pub use config::SessionConfig;
 pub use engine::CookieAction;
-pub use error::{Error, ErrorChain};
+pub use error::{Error, ErrorChain, ErrorLog};
 pub use expiry::{CookieLifetime, Expiry, ExpiryPolicy};
 #[cfg(feature = "axum")]
 pub use extract::MissingSessionLayer;

@@ -665,8 +665,8 @@ impl Shared {
             Ok(None) => {}
             Err(e) => {
                 match &e {
-                    SessionError::Engine(sessionkit_core::Error::Store(store)) => {
-                        tracing::error!(error = %store.for_log(), "session could not be saved; failing closed");
+                    SessionError::Engine(engine) => {
+                        tracing::error!(error = %engine.for_log(), "session could not be saved; failing closed");
                     }
                     other => {
                         tracing::error!(error = %other, "session could not be saved; failing closed");

@@ -48,8 +48,8 @@ pub use layer::{
 pub use seal::Protection;
 pub use sessionkit_core::{
     cleanup, codec, metrics, store, unsafe_to_show, Binding, CachedStore, ClientInfo,
-    CookieLifetime, Data, Error, ErrorChain, Expiry, ExpiryPolicy, FileStore, IdHash, Key,
-    MemoryStore, Record, Session, SessionConfig, SessionId, SessionStore,
+    CookieLifetime, Data, Error, Expiry, ExpiryPolicy, FileStore, IdHash, Key, MemoryStore, Record,
+    Session, SessionConfig, SessionId, SessionStore,
 };
 
 /// The README's example, compiled and run as a doctest.

@@ -11,13 +11,11 @@ pub(crate) async fn run(store: &AnyStore, session: &str, json: bool) -> Result<(
     let record = match store.load(&id).await {
         Ok(record) => record.ok_or_else(Failure::not_found)?,
         Err(e @ StoreError::Corrupt(_)) => {
-            return Err(Failure::store_because(
-                &e,
-                &format!(
+            let hint = format!(
                 "the application starts an empty session for it; `sessionkit revoke {}` deletes it",
                 id.to_hex()
-            ),
-            ))
+            );
+            return Err(Failure::store_because(&e, &hint));
         }
         Err(e) => return Err(Failure::store(e)),
     };
